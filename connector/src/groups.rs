@@ -1,0 +1,198 @@
+//! `group` resources: Entra ID groups, their `members` and `owners` entitlements, the direct
+//! holders of each, and membership/ownership writes.
+//!
+//! Members are read from v1.0: current v1.0 lists service principals as group members (the
+//! Go peer's reason for /beta no longer holds), so /beta is not needed.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::contract::{
+    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, ProvisionResult,
+    Resource, ResourcePage, ResourceRef,
+};
+use crate::graph::{Graph, segment};
+use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
+use crate::paging::{PageToken, Phase, following};
+use crate::principals::{GrantSink, PrincipalResolver, holders_page};
+use crate::provisioning::{add_reference, remove_reference};
+
+const SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
+const READ_GROUPS: &str = "Group.Read.All";
+const READ_MEMBERS: &str = "GroupMember.Read.All";
+const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
+const WRITE_OWNERS: &str = "Group.ReadWrite.All";
+const GRANT_PHASES: &[Phase] = &[Phase::Members, Phase::Owners];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphGroup {
+    id: String,
+    display_name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    group_types: Vec<String>,
+    mail: Option<String>,
+    mail_enabled: Option<bool>,
+    security_enabled: Option<bool>,
+    on_premises_sync_enabled: Option<bool>,
+    is_assignable_to_role: Option<bool>,
+}
+
+/// `GET /v1.0/groups?$select=...&$top=N`; with `skip-ad-groups`, also
+/// `$filter=onPremisesSyncEnabled ne true&$count=true` and `ConsistencyLevel: eventual` on every
+/// page (an advanced query; Graph does not carry the header to nextLinks).
+pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+    let graph = Graph::new(config);
+    let token = PageToken::decode(page_token, &[Phase::Resources], graph.base_url())?;
+    let url = token.next_link.unwrap_or_else(|| {
+        let mut query = vec![("$select", SELECT), ("$top", graph.page_size())];
+        if config.skip_ad_groups {
+            query.push(("$filter", "onPremisesSyncEnabled ne true"));
+            query.push(("$count", "true"));
+        }
+        graph.url("/groups", &query)
+    });
+    let page = graph.collection::<GraphGroup>(url, config.skip_ad_groups, READ_GROUPS)?;
+    let items = page.value.into_iter().map(group_resource).collect();
+    Ok(ResourcePage {
+        items,
+        next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
+        notices: Vec::new(),
+    })
+}
+
+fn group_resource(group: GraphGroup) -> Resource {
+    let has_type = |name: &str| {
+        group
+            .group_types
+            .iter()
+            .any(|kind| kind.eq_ignore_ascii_case(name))
+    };
+    let mail_enabled = group.mail_enabled.unwrap_or(false);
+    let security_enabled = group.security_enabled.unwrap_or(false);
+    let kind = if has_type("Unified") {
+        "microsoft365"
+    } else {
+        match (mail_enabled, security_enabled) {
+            (true, true) => "mail_enabled_security",
+            (true, false) => "distribution",
+            _ => "security",
+        }
+    };
+    let profile = json!({
+        "description": group.description,
+        "email": group.mail,
+        "kind": kind,
+        "dynamic": has_type("DynamicMembership"),
+        "on_premises_synced": group.on_premises_sync_enabled.unwrap_or(false),
+        "role_assignable": group.is_assignable_to_role.unwrap_or(false),
+    });
+    Resource {
+        resource_type: ResourceType::Group.as_str().to_owned(),
+        display_name: group.display_name.unwrap_or_else(|| group.id.clone()),
+        id: group.id,
+        parent: None,
+        profile_json: profile.to_string(),
+    }
+}
+
+/// `members` (assignment) and `owners` (ownership); no request.
+pub fn entitlements(group: &Resource) -> EntitlementPage {
+    let entitlement = |slug: Slug, label: &str, purpose: EntitlementPurpose| Entitlement {
+        id: EntitlementId::new(ResourceType::Group, &group.id, slug.clone()).render(),
+        resource: ResourceRef {
+            resource_type: group.resource_type.clone(),
+            id: group.id.clone(),
+        },
+        slug: slug.render(),
+        display_name: format!("{} {label}", group.display_name),
+        description: format!("Direct {label} of the group {}", group.display_name),
+        purpose,
+        grantable_to: slug.grantable_to_names(),
+    };
+    EntitlementPage {
+        items: vec![
+            entitlement(Slug::Members, "members", EntitlementPurpose::Assignment),
+            entitlement(Slug::Owners, "owners", EntitlementPurpose::Ownership),
+        ],
+        next_page_token: None,
+        notices: Vec::new(),
+    }
+}
+
+/// Members, then owners: `GET /v1.0/groups/{id}/{members|owners}?$select=id,servicePrincipalType&$top=N`,
+/// each followed through its nextLinks until Azure gives none (never a page-size guess).
+pub fn grants(
+    config: &Config,
+    group: &Resource,
+    page_token: Option<&str>,
+) -> Result<GrantPage, ConnectorError> {
+    require_guid(ResourceType::Group, &group.id)?;
+    let graph = Graph::new(config);
+    let token = PageToken::decode(page_token, GRANT_PHASES, graph.base_url())?;
+    let (relation, slug) = match token.phase {
+        Phase::Owners => ("owners", Slug::Owners),
+        _ => ("members", Slug::Members),
+    };
+    let url = token.next_link.unwrap_or_else(|| {
+        graph.url(
+            &format!("/groups/{}/{relation}", segment(&group.id)),
+            &[
+                ("$select", "id,servicePrincipalType"),
+                ("$top", graph.page_size()),
+            ],
+        )
+    });
+    let entitlement_id = EntitlementId::new(ResourceType::Group, &group.id, slug).render();
+    let mut resolver = PrincipalResolver::new(&graph);
+    let mut sink = GrantSink::default();
+    let next_link = holders_page(
+        &graph,
+        &mut resolver,
+        url,
+        &entitlement_id,
+        READ_MEMBERS,
+        &mut sink,
+    )?;
+    Ok(GrantPage {
+        items: sink.items,
+        next_page_token: following(GRANT_PHASES, token.phase, next_link),
+        notices: sink.notices,
+    })
+}
+
+/// `POST /v1.0/groups/{id}/{members|owners}/$ref`.
+pub fn grant(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let graph = Graph::new(config);
+    let (collection, permission) = relation(entitlement)?;
+    add_reference(&graph, &collection, entitlement, principal, permission)
+}
+
+/// `DELETE /v1.0/groups/{id}/{members|owners}/{principal}/$ref`.
+pub fn revoke(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let graph = Graph::new(config);
+    let (collection, permission) = relation(entitlement)?;
+    remove_reference(&graph, &collection, entitlement, principal, permission)
+}
+
+fn relation(entitlement: &EntitlementId) -> Result<(String, &'static str), ConnectorError> {
+    let group = segment(&entitlement.resource_id);
+    match entitlement.slug {
+        Slug::Members => Ok((format!("/groups/{group}/members"), WRITE_MEMBERS)),
+        Slug::Owners => Ok((format!("/groups/{group}/owners"), WRITE_OWNERS)),
+        _ => Err(ConnectorError::Unsupported(format!(
+            "{} is not a group entitlement",
+            entitlement.render()
+        ))),
+    }
+}

@@ -1,0 +1,161 @@
+//! The Azure identity-governance connector: a WebAssembly component that implements the
+//! `idgov:connector` contract (../wit/connector.wit) for Microsoft Entra ID (through Microsoft
+//! Graph) and Azure Resource Manager.
+//!
+//! The component is stateless: every export parses the configuration it is given, makes its
+//! requests through `wasi:http/outgoing-handler` and returns. The host attaches the bearer tokens
+//! (per origin, for the scopes declared in `metadata`), enforces the allowed origins and retries
+//! throttled calls; the component never sees a credential and never retries.
+
+mod applications;
+mod arm;
+mod azure_resources;
+mod config;
+mod directory_roles;
+mod graph;
+mod groups;
+mod http;
+mod ids;
+mod metadata;
+mod notices;
+mod paging;
+mod principals;
+mod provisioning;
+mod rbac;
+mod service_principals;
+mod users;
+mod wasi_support;
+
+wit_bindgen::generate!({ path: "../wit", world: "connector-component" });
+
+pub(crate) use idgov::connector::types as contract;
+
+use config::Config;
+use contract::{
+    ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult,
+    Resource, ResourcePage, ResourceRef,
+};
+use exports::idgov::connector::connector::Guest;
+use ids::{EntitlementId, ResourceType};
+
+struct AzureConnector;
+
+impl Guest for AzureConnector {
+    fn metadata() -> ConnectorMetadata {
+        metadata::connector_metadata()
+    }
+
+    fn validate_config(config: Vec<ConfigValue>) -> Result<(), ConnectorError> {
+        Config::parse(&config).map(|_| ())
+    }
+
+    fn list_resources(
+        config: Vec<ConfigValue>,
+        resource_type: String,
+        parent: Option<ResourceRef>,
+        page_token: Option<String>,
+    ) -> Result<ResourcePage, ConnectorError> {
+        let config = Config::parse(&config)?;
+        let page_token = page_token.as_deref();
+        match ResourceType::parse(&resource_type)? {
+            ResourceType::User => users::list(&config, page_token),
+            ResourceType::Group => groups::list(&config, page_token),
+            ResourceType::Role => directory_roles::list(&config, page_token),
+            ResourceType::EnterpriseApplication => applications::list(&config, page_token),
+            ResourceType::ManagedIdentity => service_principals::list_managed_identities(&config, page_token),
+            ResourceType::Tenant => azure_resources::list_tenants(&config, page_token),
+            ResourceType::Subscription => azure_resources::list_subscriptions(&config, page_token),
+            ResourceType::ResourceGroup => {
+                azure_resources::list_resource_groups(&config, parent.as_ref(), page_token)
+            }
+        }
+    }
+
+    fn list_entitlements(
+        config: Vec<ConfigValue>,
+        resource: Resource,
+        page_token: Option<String>,
+    ) -> Result<EntitlementPage, ConnectorError> {
+        let config = Config::parse(&config)?;
+        // Every entitlement list fits one page: they are derived from the resource itself, or
+        // (Azure RBAC) bounded by the role catalogue. A token is never issued, so none is read.
+        let _ = page_token;
+        match ResourceType::parse(&resource.resource_type)? {
+            ResourceType::Group => Ok(groups::entitlements(&resource)),
+            ResourceType::Role => Ok(directory_roles::entitlements(&resource)),
+            ResourceType::EnterpriseApplication => applications::entitlements(&resource),
+            ResourceType::Subscription | ResourceType::ResourceGroup => {
+                rbac::entitlements(&config, &resource)
+            }
+            ResourceType::User
+            | ResourceType::ManagedIdentity
+            | ResourceType::Tenant => Ok(notices::empty_entitlement_page()),
+        }
+    }
+
+    fn list_grants(
+        config: Vec<ConfigValue>,
+        resource: Resource,
+        page_token: Option<String>,
+    ) -> Result<GrantPage, ConnectorError> {
+        let config = Config::parse(&config)?;
+        let page_token = page_token.as_deref();
+        match ResourceType::parse(&resource.resource_type)? {
+            ResourceType::Group => groups::grants(&config, &resource, page_token),
+            ResourceType::Role => directory_roles::grants(&config, &resource, page_token),
+            ResourceType::EnterpriseApplication => {
+                applications::grants(&config, &resource, page_token)
+            }
+            ResourceType::Subscription | ResourceType::ResourceGroup => {
+                rbac::grants(&config, &resource, page_token)
+            }
+            ResourceType::User
+            | ResourceType::ManagedIdentity
+            | ResourceType::Tenant => Ok(notices::empty_grant_page()),
+        }
+    }
+
+    fn grant(
+        config: Vec<ConfigValue>,
+        entitlement_id: String,
+        principal: ResourceRef,
+    ) -> Result<ProvisionResult, ConnectorError> {
+        let config = Config::parse(&config)?;
+        let entitlement = EntitlementId::parse(&entitlement_id)?;
+        let principal = entitlement.check_grantable(&principal)?;
+        match entitlement.resource_type {
+            ResourceType::Group => groups::grant(&config, &entitlement, &principal),
+            ResourceType::Role => directory_roles::grant(&config, &entitlement, &principal),
+            ResourceType::EnterpriseApplication => {
+                applications::grant(&config, &entitlement, &principal)
+            }
+            ResourceType::Subscription | ResourceType::ResourceGroup => {
+                rbac::grant(&config, &entitlement, &principal)
+            }
+            other => Err(ids::not_provisionable(other)),
+        }
+    }
+
+    fn revoke(
+        config: Vec<ConfigValue>,
+        entitlement_id: String,
+        principal: ResourceRef,
+    ) -> Result<ProvisionResult, ConnectorError> {
+        let config = Config::parse(&config)?;
+        let entitlement = EntitlementId::parse(&entitlement_id)?;
+        let principal = entitlement.check_grantable(&principal)?;
+        match entitlement.resource_type {
+            ResourceType::Group => groups::revoke(&config, &entitlement, &principal),
+            ResourceType::Role => directory_roles::revoke(&config, &entitlement, &principal),
+            ResourceType::EnterpriseApplication => {
+                applications::revoke(&config, &entitlement, &principal)
+            }
+            ResourceType::Subscription | ResourceType::ResourceGroup => {
+                rbac::revoke(&config, &entitlement, &principal)
+            }
+            other => Err(ids::not_provisionable(other)),
+        }
+    }
+}
+
+export!(AzureConnector);

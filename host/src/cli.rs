@@ -1,0 +1,118 @@
+//! The command line. Flag and environment names follow the Go connector's, so existing
+//! Kubernetes manifests keep working.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cloud::AzureCloud;
+
+#[derive(Parser, Debug)]
+#[command(name = "connector-host", version, about = "Sync Azure identities and access into SQLite, inside a WebAssembly sandbox")]
+pub struct Cli {
+    /// Log filter: error, warn, info, debug, trace (or a tracing filter expression).
+    #[arg(long, env = "BATON_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log format on stderr.
+    #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value = "console", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Console,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sync a tenant into a SQLite snapshot.
+    Sync(SyncArgs),
+    /// Print a snapshot as one JSON document.
+    Export(ExportArgs),
+    /// Start the bundled sample tenant on loopback, sync it and print a summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The snapshot to write; replaced only when the sync completes.
+    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The snapshot to read.
+    #[arg(short = 'i', long = "input", env = "BATON_FILE", default_value = "sync.db")]
+    pub input: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// The snapshot to write.
+    #[arg(short = 'f', long = "file", visible_alias = "output", default_value = "sync.db")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The app registration, the cloud and the connector's options.
+#[derive(Args, Debug, Clone)]
+pub struct AzureArgs {
+    /// Application (client) id of the app registration.
+    #[arg(long, env = "BATON_AZURE_CLIENT_ID")]
+    pub azure_client_id: Option<String>,
+    /// Client secret value of the app registration.
+    #[arg(long, env = "BATON_AZURE_CLIENT_SECRET", hide_env_values = true)]
+    pub azure_client_secret: Option<String>,
+    /// Directory (tenant) id.
+    #[arg(long, env = "BATON_AZURE_TENANT_ID")]
+    pub azure_tenant_id: Option<String>,
+    /// The Azure cloud: sets login, Graph, ARM and the token scopes together.
+    #[arg(long, env = "BATON_AZURE_CLOUD", value_enum, default_value = "public")]
+    pub azure_cloud: AzureCloud,
+    /// Override the login endpoint (keeps the cloud's token scopes).
+    #[arg(long, env = "BATON_AZURE_LOGIN_URL")]
+    pub login_url: Option<String>,
+    /// Override the Microsoft Graph endpoint (keeps the cloud's token scopes).
+    #[arg(long, env = "BATON_AZURE_GRAPH_URL")]
+    pub graph_url: Option<String>,
+    /// Override the Azure Resource Manager endpoint (keeps the cloud's token scopes).
+    #[arg(long, env = "BATON_AZURE_ARM_URL")]
+    pub arm_url: Option<String>,
+    /// Read each user's mailbox settings to tell people from rooms, shared and equipment mailboxes.
+    #[arg(long = "mailboxSettings", env = "BATON_MAILBOXSETTINGS", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub mailbox_settings: bool,
+    /// Leave out groups synced from on-premises Active Directory (groups only, never memberships).
+    #[arg(long, env = "BATON_SKIP_AD_GROUPS", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub skip_ad_groups: bool,
+    /// Allow grants and revokes. Off by default: no write leaves the sandbox.
+    #[arg(long, env = "BATON_PROVISIONING", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub provisioning: bool,
+}
+
+/// How the host runs the connector.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Run this connector component instead of the embedded Azure one.
+    #[arg(long, env = "CONNECTOR_HOST_COMPONENT")]
+    pub component: Option<PathBuf>,
+    /// Fail the sync (keeping the previous output) when any listing could not be read.
+    #[arg(long, env = "BATON_STRICT", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub strict: bool,
+    /// Resources worked on at once, each in its own sandbox.
+    #[arg(long, env = "CONNECTOR_HOST_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+}

@@ -1,0 +1,157 @@
+//! The one path from a sandbox to the network.
+//!
+//! A guest request is checked against the tenant's allow-list, refused if it tries to write
+//! while provisioning is off, stripped of any credentials, given the token for its origin's
+//! scope, sent, and retried when throttled. The guest sees only Azure's answer.
+
+use std::sync::{Arc, Mutex};
+
+use http::{HeaderValue, Method};
+use tokio::sync::Semaphore;
+
+use super::OutboundStats;
+use super::policy::OutboundPolicy;
+use super::retry::{RetryPolicy, send_with_retry};
+use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
+use crate::credentials::{CredentialError, TokenProvider};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("request to {0} refused: the origin is not in the allow-list")]
+    OriginNotAllowed(String),
+    #[error("{method} {uri} refused: provisioning is off (enable it with --provisioning or BATON_PROVISIONING=true)")]
+    WriteWhileProvisioningOff { method: Method, uri: String },
+    #[error("request body larger than {0} bytes")]
+    RequestTooLarge(usize),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// One tenant's outbound path: its allow-list, its credentials, its switches.
+pub struct TenantGateway {
+    policy: OutboundPolicy,
+    tokens: Option<Arc<TokenProvider>>,
+    transport: HttpTransport,
+    retry: RetryPolicy,
+    provisioning_enabled: bool,
+    max_request_bytes: usize,
+    concurrency: Arc<Semaphore>,
+    stats: Arc<OutboundStats>,
+    /// The first error a guest cannot explain itself (a refused token, a refused origin), kept
+    /// so the host reports the real cause instead of the guest's generic transport error.
+    first_failure: Mutex<Option<String>>,
+}
+
+pub struct GatewaySettings {
+    pub policy: OutboundPolicy,
+    pub tokens: Option<Arc<TokenProvider>>,
+    pub transport: HttpTransport,
+    pub provisioning_enabled: bool,
+    pub max_concurrent_requests: usize,
+    pub stats: Arc<OutboundStats>,
+}
+
+impl TenantGateway {
+    pub fn new(settings: GatewaySettings) -> Self {
+        TenantGateway {
+            policy: settings.policy,
+            tokens: settings.tokens,
+            transport: settings.transport,
+            retry: RetryPolicy::default(),
+            provisioning_enabled: settings.provisioning_enabled,
+            max_request_bytes: 4 * 1024 * 1024,
+            concurrency: Arc::new(Semaphore::new(settings.max_concurrent_requests.max(1))),
+            stats: settings.stats,
+            first_failure: Mutex::new(None),
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<OutboundStats> {
+        &self.stats
+    }
+
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
+    }
+
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
+    }
+
+    /// Fetches a token for every scope of the allow-list, so wrong credentials fail the run
+    /// before any work, with Azure's own reason.
+    pub async fn preflight(&self, scopes: &[String]) -> Result<(), CredentialError> {
+        if let Some(tokens) = &self.tokens {
+            for scope in scopes {
+                tokens.authorization(scope).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn take_first_failure(&self) -> Option<String> {
+        self.first_failure.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    fn remember_failure(&self, error: &GatewayError) {
+        if let Ok(mut slot) = self.first_failure.lock()
+            && slot.is_none()
+        {
+            *slot = Some(error.to_string());
+        }
+    }
+
+    pub async fn send(&self, mut request: BufferedRequest) -> Result<BufferedResponse, GatewayError> {
+        let result = self.send_checked(&mut request).await;
+        if let Err(error) = &result {
+            match error {
+                GatewayError::Transport(_) => {}
+                _ => {
+                    self.stats.record_refused();
+                    self.remember_failure(error);
+                }
+            }
+            tracing::warn!(method = %request.method, uri = %redacted_uri(&request.uri), %error, "outbound request failed");
+        }
+        result
+    }
+
+    async fn send_checked(&self, request: &mut BufferedRequest) -> Result<BufferedResponse, GatewayError> {
+        let Some(allowed) = self.policy.check(&request.uri) else {
+            return Err(GatewayError::OriginNotAllowed(redacted_uri(&request.uri)));
+        };
+        if !self.provisioning_enabled && !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Err(GatewayError::WriteWhileProvisioningOff {
+                method: request.method.clone(),
+                uri: redacted_uri(&request.uri),
+            });
+        }
+        if request.body.len() > self.max_request_bytes {
+            return Err(GatewayError::RequestTooLarge(self.max_request_bytes));
+        }
+        // The guest cannot set these (they are forbidden headers in the sandbox); removing them
+        // again keeps the rule true for every caller of the gateway.
+        request.headers.remove(http::header::AUTHORIZATION);
+        request.headers.remove(http::header::COOKIE);
+        request.headers.remove(http::header::PROXY_AUTHORIZATION);
+        if let (Some(scope), Some(tokens)) = (&allowed.token_scope, &self.tokens) {
+            let header: HeaderValue = tokens.authorization(scope).await?;
+            request.headers.insert(http::header::AUTHORIZATION, header);
+        }
+        let _permit = self.concurrency.acquire().await.map_err(|_| {
+            GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into()))
+        })?;
+        Ok(send_with_retry(&self.transport, request, self.retry, &self.stats).await?)
+    }
+}
+
+/// The URI without its query, for logs: queries can carry ids a log reader need not see, and
+/// nothing sensitive lives in Azure paths.
+pub fn redacted_uri(uri: &http::Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    }
+}

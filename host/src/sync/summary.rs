@@ -1,0 +1,57 @@
+//! What a sync did, printed at its end.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::sandbox::Notice;
+
+#[derive(Debug)]
+pub struct SyncSummary {
+    /// Resources per resource type.
+    pub resources: BTreeMap<String, u64>,
+    pub entitlements: u64,
+    pub grants: u64,
+    /// Listings that could not be read: their results are missing from the snapshot.
+    pub gaps: Vec<Notice>,
+    /// Members or assignees that are not principals (devices, contacts, legacy apps).
+    pub unsupported_principals: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    /// Objects listed more than once (kept once).
+    pub duplicates: u64,
+    pub elapsed: Duration,
+}
+
+impl SyncSummary {
+    pub fn gap_lines(&self) -> Vec<String> {
+        self.gaps
+            .iter()
+            .map(|gap| match &gap.missing_permission {
+                Some(permission) => format!("{}: {} (needs {permission})", gap.subject, gap.message),
+                None => format!("{}: {}", gap.subject, gap.message),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for SyncSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "resources:")?;
+        for (kind, count) in &self.resources {
+            writeln!(f, "  {kind:<24} {count}")?;
+        }
+        writeln!(f, "entitlements:              {}", self.entitlements)?;
+        writeln!(f, "grants:                    {}", self.grants)?;
+        writeln!(f, "unsupported principals:    {}", self.unsupported_principals)?;
+        writeln!(f, "gaps:                      {}", self.gaps.len())?;
+        for line in self.gap_lines() {
+            writeln!(f, "  - {line}")?;
+        }
+        writeln!(f, "requests:                  {} ({} throttled)", self.requests, self.throttled)?;
+        if self.duplicates > 0 {
+            writeln!(f, "listed twice (kept once):  {}", self.duplicates)?;
+        }
+        write!(f, "time:                      {:.2} s", self.elapsed.as_secs_f64())
+    }
+}

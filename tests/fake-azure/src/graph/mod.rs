@@ -1,0 +1,209 @@
+//! Microsoft Graph (`/v1.0`, with `/beta` as an alias): directory reads, role management, and the
+//! provisioning writes, behind Graph's authentication, throttling and error conventions.
+
+mod collection;
+mod entities;
+mod error;
+mod filter;
+mod reads;
+mod role_management;
+mod writes;
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::access_tokens::{Audience, TokenProblem};
+use crate::ids::random_guid;
+use crate::request::ApiRequest;
+use crate::server::{Refusal, Shared, lock};
+use crate::throttle::graph_resource_units;
+use error::{GraphError, throttled_body};
+
+const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// One Graph request on its way through the routes.
+pub struct GraphCall<'a> {
+    pub shared: &'a Shared,
+    pub request: &'a ApiRequest,
+    /// "v1.0" or "beta", echoed in `@odata.context`.
+    pub version: &'a str,
+}
+
+impl GraphCall<'_> {
+    pub fn metadata_url(&self) -> String {
+        format!("{}/{}/$metadata", self.shared.graph_url, self.version)
+    }
+
+    pub fn eventual_consistency(&self) -> bool {
+        self.request
+            .header("consistencylevel")
+            .is_some_and(|level| level.trim().eq_ignore_ascii_case("eventual"))
+    }
+
+    /// The JSON body of a write; Graph answers 400 when it is not JSON.
+    pub fn json_body(&self) -> Result<Value, GraphError> {
+        serde_json::from_slice(&self.request.body)
+            .map_err(|error| GraphError::bad_request(format!("Write requests must have a JSON body: {error}.")))
+    }
+}
+
+/// A successful Graph answer.
+pub enum GraphReply {
+    Json(StatusCode, Value),
+    NoContent,
+    /// `$count` segments answer text/plain.
+    Text(String),
+}
+
+impl GraphReply {
+    pub fn ok(body: Value) -> Self {
+        GraphReply::Json(StatusCode::OK, body)
+    }
+}
+
+pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
+    let request_id = random_guid();
+    let client_request_id = request.header("client-request-id").unwrap_or(&request_id).to_owned();
+    let error_response = |error: GraphError| {
+        let body = error.body(&request_id, &client_request_id);
+        (error.status, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response()
+    };
+
+    let mut response = match shared.admit(request, Audience::Graph) {
+        Err(refusal) => refusal_response(shared, refusal, &request_id, &client_request_id, &error_response),
+        Ok(()) => match route(shared, request) {
+            Ok(GraphReply::Json(status, body)) => (status, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response(),
+            Ok(GraphReply::NoContent) => StatusCode::NO_CONTENT.into_response(),
+            Ok(GraphReply::Text(text)) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
+            Err(error) => error_response(error),
+        },
+    };
+    let units = resource_units(request);
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("request-id", request_id.clone()),
+        ("client-request-id", client_request_id.clone()),
+        ("x-ms-resource-unit", units.to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+fn resource_units(request: &ApiRequest) -> u32 {
+    let query = &request.query;
+    let top = query.get("$top").and_then(|top| top.trim().parse().ok());
+    let resource = request.segments.get(1..).unwrap_or_default();
+    graph_resource_units(&request.method, resource, query.get("$select").is_some(), query.get("$expand").is_some(), top)
+}
+
+fn refusal_response(
+    shared: &Shared,
+    refusal: Refusal,
+    request_id: &str,
+    client_request_id: &str,
+    error_response: &dyn Fn(GraphError) -> Response,
+) -> Response {
+    match refusal {
+        Refusal::ScriptedFailure(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = match status {
+                StatusCode::SERVICE_UNAVAILABLE => "serviceNotAvailable",
+                StatusCode::GATEWAY_TIMEOUT => "gatewayTimeout",
+                _ => "UnknownError",
+            };
+            error_response(GraphError::new(status, code, "The service encountered an internal error. Please retry."))
+        }
+        Refusal::Unauthenticated(problem) => {
+            let message = match problem {
+                TokenProblem::Missing => "Access token is empty.",
+                TokenProblem::Unknown => "Access token validation failure.",
+                TokenProblem::WrongAudience(_) => "Access token validation failure. Invalid audience.",
+            };
+            let mut response = error_response(GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message));
+            let challenge = format!(
+                "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+                shared.login_url
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Refusal::Throttled { retry_after } => {
+            let (client_id, tenant_id) = {
+                let directory = lock(&shared.directory);
+                (directory.tenant.client_id.clone(), directory.tenant.tenant_id.clone())
+            };
+            let body = throttled_body(request_id, client_request_id);
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response();
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("retry-after", retry_after),
+                ("x-ms-throttle-information", "ResourceUnitLimitExceeded".to_owned()),
+                ("x-ms-throttle-scope", format!("Tenant_Application/ReadWrite/{client_id}/{tenant_id}")),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(name, value);
+                }
+            }
+            response
+        }
+        Refusal::Forbidden => error_response(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )),
+    }
+}
+
+fn route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError> {
+    let Some(version) = request.segments.first().map(String::as_str).filter(|v| *v == "v1.0" || *v == "beta") else {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid version: the first path segment must be 'v1.0' or 'beta'.",
+        ));
+    };
+    let call = GraphCall { shared, request, version };
+    let original = &request.segments[1..];
+    let lowered: Vec<String> = original.iter().map(|segment| segment.to_ascii_lowercase()).collect();
+    let path: Vec<&str> = lowered.iter().map(String::as_str).collect();
+    let id = |index: usize| original[index].as_str();
+    let method = &request.method;
+    let get = method == Method::GET;
+    let post = method == Method::POST;
+    let delete = method == Method::DELETE;
+
+    match path.as_slice() {
+        ["organization"] if get => reads::organization(&call),
+        ["users"] if get => reads::users(&call, false),
+        ["users", "$count"] if get => reads::users(&call, true),
+        ["users", _] if get => reads::user(&call, id(1)),
+        ["users", _, "mailboxsettings"] if get => reads::mailbox_settings(&call, id(1), false),
+        ["users", _, "mailboxsettings", "userpurpose"] if get => reads::mailbox_settings(&call, id(1), true),
+        ["groups"] if get => reads::groups(&call, false),
+        ["groups", "$count"] if get => reads::groups(&call, true),
+        ["groups", _] if get => reads::group(&call, id(1)),
+        ["groups", _, "members"] if get => reads::group_links(&call, id(1), reads::Link::Members, false),
+        ["groups", _, "members", "$count"] if get => reads::group_links(&call, id(1), reads::Link::Members, true),
+        ["groups", _, "owners"] if get => reads::group_links(&call, id(1), reads::Link::Owners, false),
+        ["groups", _, link @ ("members" | "owners"), "$ref"] if post => writes::add_group_link(&call, id(1), link),
+        ["groups", _, link @ ("members" | "owners"), _, "$ref"] if delete => writes::remove_group_link(&call, id(1), link, id(3)),
+        ["serviceprincipals"] if get => reads::service_principals(&call, false),
+        ["serviceprincipals", "$count"] if get => reads::service_principals(&call, true),
+        ["serviceprincipals", _] if get => reads::service_principal(&call, id(1)),
+        ["serviceprincipals", _, "owners"] if get => reads::service_principal_owners(&call, id(1)),
+        ["serviceprincipals", _, "owners", "$ref"] if post => writes::add_service_principal_owner(&call, id(1)),
+        ["serviceprincipals", _, "owners", _, "$ref"] if delete => writes::remove_service_principal_owner(&call, id(1), id(3)),
+        ["serviceprincipals", _, "approleassignedto"] if get => reads::app_role_assigned_to(&call, id(1)),
+        ["serviceprincipals", _, "approleassignedto"] if post => writes::assign_app_role(&call, id(1)),
+        ["serviceprincipals", _, "approleassignedto", _] if delete => writes::remove_app_role_assignment(&call, id(1), id(3)),
+        ["directoryobjects", _] if get => reads::directory_object(&call, id(1)),
+        ["rolemanagement", "directory", rest @ ..] => role_management::route(&call, rest, &original[2..]),
+        _ => Err(GraphError::unknown_segment(original.last().map_or("", String::as_str))),
+    }
+}

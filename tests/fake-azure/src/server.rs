@@ -1,0 +1,233 @@
+//! The three loopback listeners (login, Graph, ARM), their shared state, and the test controls.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::access_tokens::{AccessTokens, Audience, TokenProblem};
+use crate::directory::Directory;
+use crate::faults::Faults;
+use crate::ids::random_u64;
+use crate::model::Tenant;
+use crate::paging::PageTokens;
+use crate::request::ApiRequest;
+use crate::request_log::{LoggedRequest, RequestLog, Service};
+use crate::throttle::Throttle;
+use crate::{arm, graph, login};
+
+/// Request bodies are small JSON or form documents; anything bigger is a client bug.
+const MAX_BODY_BYTES: usize = 1 << 20;
+const DEFAULT_ARM_PAGE_SIZE: usize = 100;
+
+/// A poisoned lock only means another handler panicked; the data is still the best we have.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// State shared by the three services.
+pub(crate) struct Shared {
+    pub directory: Mutex<Directory>,
+    pub tokens: AccessTokens,
+    pub throttle: Throttle,
+    pub faults: Faults,
+    pub log: RequestLog,
+    pub page_tokens: PageTokens,
+    pub arm_page_size: AtomicUsize,
+    pub login_url: String,
+    pub graph_url: String,
+    pub arm_url: String,
+}
+
+/// Why a Graph or ARM request is answered before reaching its route; each service words it its own way.
+pub(crate) enum Refusal {
+    ScriptedFailure(u16),
+    Unauthenticated(TokenProblem),
+    Throttled { retry_after: String },
+    Forbidden,
+}
+
+impl Shared {
+    /// The checks Azure applies before routing, in the order a sync would meet them.
+    pub fn admit(&self, request: &ApiRequest, audience: Audience) -> Result<(), Refusal> {
+        if let Some(status) = self.faults.scripted_failure() {
+            return Err(Refusal::ScriptedFailure(status));
+        }
+        self.tokens
+            .check(request.header("authorization"), audience)
+            .map_err(Refusal::Unauthenticated)?;
+        if let Some(retry_after) = self.throttle.should_throttle() {
+            return Err(Refusal::Throttled { retry_after });
+        }
+        if self.faults.is_forbidden(&request.path()) {
+            return Err(Refusal::Forbidden);
+        }
+        Ok(())
+    }
+
+    pub fn arm_page_size(&self) -> usize {
+        self.arm_page_size.load(Ordering::Relaxed).max(1)
+    }
+}
+
+#[derive(Clone)]
+struct Listener {
+    service: Service,
+    shared: Arc<Shared>,
+}
+
+/// A running fake Azure. Dropping it stops the listeners.
+pub struct FakeAzure {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl FakeAzure {
+    /// Binds three `127.0.0.1:0` listeners and serves them on the current tokio runtime.
+    pub async fn start(tenant: Tenant) -> anyhow::Result<FakeAzure> {
+        let login = bind("login").await?;
+        let graph = bind("Graph").await?;
+        let arm = bind("ARM").await?;
+        let url = |(_, address): &(TcpListener, SocketAddr)| format!("http://{address}");
+        let shared = Arc::new(Shared {
+            directory: Mutex::new(Directory::new(tenant)),
+            tokens: AccessTokens::default(),
+            throttle: Throttle::default(),
+            faults: Faults::default(),
+            log: RequestLog::default(),
+            page_tokens: PageTokens::new(random_u64()),
+            arm_page_size: AtomicUsize::new(DEFAULT_ARM_PAGE_SIZE),
+            login_url: url(&login),
+            graph_url: url(&graph),
+            arm_url: url(&arm),
+        });
+        let tasks = [(login, Service::Login), (graph, Service::Graph), (arm, Service::Arm)]
+            .into_iter()
+            .map(|((listener, _), service)| {
+                let router = Router::new().fallback(serve).with_state(Listener {
+                    service,
+                    shared: Arc::clone(&shared),
+                });
+                tokio::spawn(async move {
+                    if let Err(error) = axum::serve(listener, router).await {
+                        tracing::error!(?service, %error, "fake Azure listener stopped");
+                    }
+                })
+            })
+            .collect();
+        Ok(FakeAzure { shared, tasks })
+    }
+
+    /// `http://127.0.0.1:PORT` of the token endpoint's host.
+    pub fn login_url(&self) -> String {
+        self.shared.login_url.clone()
+    }
+
+    pub fn graph_url(&self) -> String {
+        self.shared.graph_url.clone()
+    }
+
+    pub fn arm_url(&self) -> String {
+        self.shared.arm_url.clone()
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.log.snapshot()
+    }
+
+    /// 0 = off; otherwise every `n`th authenticated Graph/ARM request answers 429.
+    pub fn throttle_every(&self, n: u32) {
+        self.shared.throttle.set_every(n);
+    }
+
+    /// The `Retry-After` of scripted 429s, in (possibly fractional) seconds; 0.05 by default.
+    pub fn throttle_retry_after(&self, secs: f64) {
+        self.shared.throttle.set_retry_after(secs);
+    }
+
+    /// Graph/ARM requests whose path contains `path_fragment` answer 403 the way each API does.
+    pub fn forbid(&self, path_fragment: &str) {
+        self.shared.faults.forbid(path_fragment);
+    }
+
+    /// After `requests` more Graph/ARM requests, every further one answers `status`.
+    pub fn fail_after(&self, requests: usize, status: u16) {
+        self.shared.faults.fail_after(requests, status);
+    }
+
+    /// Items per ARM page (100 by default).
+    pub fn arm_page_size(&self, size: usize) {
+        self.shared.arm_page_size.store(size, Ordering::Relaxed);
+    }
+
+    /// The tenant as it is now, including any writes received.
+    pub fn tenant(&self) -> Tenant {
+        lock(&self.shared.directory).tenant.clone()
+    }
+
+    /// Changes the tenant between syncs.
+    pub fn mutate(&self, change: impl FnOnce(&mut Tenant)) {
+        let mut directory = lock(&self.shared.directory);
+        change(&mut directory.tenant);
+        directory.reindex();
+    }
+}
+
+impl Drop for FakeAzure {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn bind(service: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .with_context(|| format!("binding the fake {service} listener on 127.0.0.1"))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    Ok((listener, address))
+}
+
+async fn serve(State(listener): State<Listener>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let response = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => {
+            let request = ApiRequest::new(
+                parts.method.clone(),
+                parts.uri.path(),
+                parts.uri.query(),
+                parts.headers.clone(),
+                body,
+            );
+            let shared = &listener.shared;
+            match listener.service {
+                Service::Login => login::handle(shared, &request),
+                Service::Graph => graph::handle(shared, &request),
+                Service::Arm => arm::handle(shared, &request),
+            }
+        }
+        Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, Body::empty()).into_response(),
+    };
+    listener.shared.log.record(LoggedRequest::new(
+        listener.service,
+        parts.method.as_str(),
+        &path_and_query,
+        &parts.headers,
+        response.status().as_u16(),
+    ));
+    response
+}

@@ -18,9 +18,7 @@ pub struct Arm {
 
 impl Arm {
     pub fn new(config: &Config) -> Self {
-        Self {
-            base_url: config.arm_url.clone(),
-        }
+        Self { base_url: config.arm_url.clone() }
     }
 
     pub fn base_url(&self) -> &str {
@@ -68,16 +66,8 @@ impl Arm {
     }
 
     /// Sends a request; an unsuccessful answer becomes the error, naming `missing_role` on 403.
-    pub fn succeed(
-        &self,
-        request: ApiRequest,
-        missing_role: &str,
-    ) -> Result<ApiResponse, ConnectorError> {
+    pub fn succeed(&self, request: ApiRequest, missing_role: &str) -> Result<ApiResponse, ConnectorError> {
         let response = request.send()?;
-        if response.is_success() {
-            Ok(response)
-        } else {
-            Err(response.into_error(Some(missing_role.to_owned())))
-        }
+        if response.is_success() { Ok(response) } else { Err(response.into_error(Some(missing_role.to_owned()))) }
     }
 }

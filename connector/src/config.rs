@@ -109,10 +109,7 @@ impl Config {
                 )));
             }
             if values[..index].iter().any(|earlier| earlier.key == value.key) {
-                return Err(invalid(format!(
-                    "configuration key '{}' is given twice: keep one value",
-                    value.key
-                )));
+                return Err(invalid(format!("configuration key '{}' is given twice: keep one value", value.key)));
             }
         }
         let lookup = |key: &str| -> &str {
@@ -120,12 +117,7 @@ impl Config {
                 .iter()
                 .find(|value| value.key == key)
                 .map(|value| value.value.as_str())
-                .or_else(|| {
-                    FIELDS
-                        .iter()
-                        .find(|field| field.key == key)
-                        .map(|field| field.default_value)
-                })
+                .or_else(|| FIELDS.iter().find(|field| field.key == key).map(|field| field.default_value))
                 .unwrap_or_default()
         };
         for scope_key in [GRAPH_SCOPE, ARM_SCOPE] {
@@ -158,32 +150,23 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ConnectorError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
-        other => Err(invalid(format!(
-            "'{key}' must be \"true\" or \"false\", not '{other}'"
-        ))),
+        other => Err(invalid(format!("'{key}' must be \"true\" or \"false\", not '{other}'"))),
     }
 }
 
 fn parse_page_size(value: &str) -> Result<u16, ConnectorError> {
-    value
-        .trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|size| (1..=MAX_PAGE_SIZE).contains(size))
-        .ok_or_else(|| {
-            invalid(format!(
-                "'{PAGE_SIZE}' must be an integer from 1 to {MAX_PAGE_SIZE} (Graph's $top range), not '{value}'"
-            ))
-        })
+    value.trim().parse::<u16>().ok().filter(|size| (1..=MAX_PAGE_SIZE).contains(size)).ok_or_else(|| {
+        invalid(format!(
+            "'{PAGE_SIZE}' must be an integer from 1 to {MAX_PAGE_SIZE} (Graph's $top range), not '{value}'"
+        ))
+    })
 }
 
 fn parse_role_catalogue(value: &str) -> Result<RoleCatalogue, ConnectorError> {
     match value {
         "bounded" => Ok(RoleCatalogue::Bounded),
         "all" => Ok(RoleCatalogue::All),
-        other => Err(invalid(format!(
-            "'{RBAC_ROLE_CATALOGUE}' must be \"bounded\" or \"all\", not '{other}'"
-        ))),
+        other => Err(invalid(format!("'{RBAC_ROLE_CATALOGUE}' must be \"bounded\" or \"all\", not '{other}'"))),
     }
 }
 
@@ -193,11 +176,7 @@ fn parse_base_url(key: &str, value: &str) -> Result<String, ConnectorError> {
     let reject = |why: &str| {
         invalid(format!(
             "'{key}' = '{value}' is not a usable base URL ({why}): use http(s)://host[:port], e.g. {}",
-            if key == GRAPH_URL {
-                DEFAULT_GRAPH_URL
-            } else {
-                DEFAULT_ARM_URL
-            }
+            if key == GRAPH_URL { DEFAULT_GRAPH_URL } else { DEFAULT_ARM_URL }
         ))
     };
     let rest = value
@@ -218,18 +197,15 @@ fn parse_base_url(key: &str, value: &str) -> Result<String, ConnectorError> {
     let host_is_valid = if let Some(ip6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         !ip6.is_empty() && ip6.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
     } else {
-        !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
     };
     if !host_is_valid {
         return Err(reject("malformed host"));
     }
-    if let Some(port) = port {
-        if !port.parse::<u16>().is_ok_and(|port| port > 0) {
-            return Err(reject("the port must be a number from 1 to 65535"));
-        }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|port| port > 0)
+    {
+        return Err(reject("the port must be a number from 1 to 65535"));
     }
     let path = path.trim_end_matches('/');
     let base = value.trim_end_matches('/');
@@ -252,5 +228,50 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
             Some((host, port)) => Some((host, Some(port))),
             None => Some((authority, None)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConnectorError> {
+        let values: Vec<ConfigValue> = pairs
+            .iter()
+            .map(|(key, value)| ConfigValue { key: (*key).to_owned(), value: (*value).to_owned() })
+            .collect();
+        Config::parse(&values)
+    }
+
+    fn rejected_naming(pairs: &[(&str, &str)], key: &str) -> bool {
+        matches!(config(pairs), Err(ConnectorError::InvalidConfig(message)) if message.contains(key))
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let parsed = config(&[]).expect("defaults are valid");
+        assert_eq!(parsed.graph_url, DEFAULT_GRAPH_URL);
+        assert_eq!(parsed.page_size, 999);
+        assert_eq!(parsed.role_catalogue, RoleCatalogue::Bounded);
+        assert!(!parsed.mailbox_settings);
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash_and_keeps_its_port() {
+        let parsed = config(&[(GRAPH_URL, "http://127.0.0.1:8080/")]).expect("valid");
+        assert_eq!(parsed.graph_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn invalid_values_are_refused_naming_the_key() {
+        assert!(rejected_naming(&[("graph-domain", "x")], "graph-domain"));
+        assert!(rejected_naming(&[(MAILBOX_SETTINGS, "yes")], MAILBOX_SETTINGS));
+        assert!(rejected_naming(&[(PAGE_SIZE, "1000")], PAGE_SIZE));
+        assert!(rejected_naming(&[(PAGE_SIZE, "0")], PAGE_SIZE));
+        assert!(rejected_naming(&[(ARM_URL, "ftp://management.azure.com")], ARM_URL));
+        assert!(rejected_naming(&[(ARM_URL, "https://management.azure.com?x=1")], ARM_URL));
+        assert!(rejected_naming(&[(GRAPH_URL, "https://user@graph.microsoft.com")], GRAPH_URL));
+        assert!(rejected_naming(&[(GRAPH_URL, "https://graph.microsoft.com:99999")], GRAPH_URL));
+        assert!(rejected_naming(&[(RBAC_ROLE_CATALOGUE, "some")], RBAC_ROLE_CATALOGUE));
     }
 }

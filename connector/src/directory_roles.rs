@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::contract::{
-    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, Resource,
-    ResourcePage, ResourceRef,
+    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, Resource, ResourcePage,
+    ResourceRef,
 };
 use crate::graph::Graph;
 use crate::http::{ApiRequest, ApiResponse};
@@ -53,9 +53,7 @@ pub struct RoleHolding {
 pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, &[Phase::Resources], graph.base_url())?;
-    let url = token
-        .next_link
-        .unwrap_or_else(|| graph.url("/roleManagement/directory/roleDefinitions", &[]));
+    let url = token.next_link.unwrap_or_else(|| graph.url("/roleManagement/directory/roleDefinitions", &[]));
     let page = graph.collection::<RoleDefinition>(url, false, READ_ROLES)?;
     let items = page
         .value
@@ -85,10 +83,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
 pub fn entitlements(role: &Resource) -> EntitlementPage {
     let entitlement = |slug: Slug, label: &str, description: String| Entitlement {
         id: EntitlementId::new(ResourceType::Role, &role.id, slug.clone()).render(),
-        resource: ResourceRef {
-            resource_type: role.resource_type.clone(),
-            id: role.id.clone(),
-        },
+        resource: ResourceRef { resource_type: role.resource_type.clone(), id: role.id.clone() },
         slug: slug.render(),
         display_name: format!("{} ({label})", role.display_name),
         description,
@@ -105,10 +100,7 @@ pub fn entitlements(role: &Resource) -> EntitlementPage {
             entitlement(
                 Slug::Eligible,
                 "eligible",
-                format!(
-                    "PIM eligibility for the directory role {} (activated on demand)",
-                    role.display_name
-                ),
+                format!("PIM eligibility for the directory role {} (activated on demand)", role.display_name),
             ),
         ],
         next_page_token: None,
@@ -118,11 +110,7 @@ pub fn entitlements(role: &Resource) -> EntitlementPage {
 
 /// Active assignments, then eligibility schedules, of one role. Every scope counts: a holder
 /// of the role at an administrative-unit scope holds the role.
-pub fn grants(
-    config: &Config,
-    role: &Resource,
-    page_token: Option<&str>,
-) -> Result<GrantPage, ConnectorError> {
+pub fn grants(config: &Config, role: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
     require_guid(ResourceType::Role, &role.id)?;
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, GRANT_PHASES, graph.base_url())?;
@@ -131,9 +119,7 @@ pub fn grants(
         Phase::Eligible => (ELIGIBILITY_PATH, Slug::Eligible),
         _ => (ASSIGNMENTS_PATH, Slug::Assigned),
     };
-    let url = token.next_link.unwrap_or_else(|| {
-        graph.url(path, &[("$filter", &filter), ("$expand", "principal")])
-    });
+    let url = token.next_link.unwrap_or_else(|| graph.url(path, &[("$filter", &filter), ("$expand", "principal")]));
     let request = ApiRequest::get(url);
     let call = request.call();
     let response = graph.send(request)?;
@@ -175,25 +161,17 @@ fn eligibility_gap(response: ApiResponse, call: &str) -> Result<Notice, Connecto
     let error = response.upstream_error();
     let text = format!("{} {}", error.code, error.message).to_ascii_lowercase();
     let unlicensed = matches!(response.status, 400 | 403)
-        && (text.contains("p2")
-            || text.contains("licen")
-            || text.contains("aadpremiumlicenserequired"));
+        && (text.contains("p2") || text.contains("licen") || text.contains("aadpremiumlicenserequired"));
     if unlicensed {
         Ok(gap(
             call.to_owned(),
-            format!(
-                "eligible assignments not available: not licensed ({} {})",
-                error.code, error.message
-            ),
+            format!("eligible assignments not available: not licensed ({} {})", error.code, error.message),
             Some("Microsoft Entra ID P2 licence".to_owned()),
         ))
     } else if response.status == 403 {
         Ok(gap(
             call.to_owned(),
-            format!(
-                "eligible assignments not available: forbidden ({} {})",
-                error.code, error.message
-            ),
+            format!("eligible assignments not available: forbidden ({} {})", error.code, error.message),
             Some(READ_ELIGIBILITY.to_owned()),
         ))
     } else {

@@ -15,10 +15,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(config: &Config) -> Self {
-        Self {
-            base_url: config.graph_url.clone(),
-            page_size: config.page_size_text(),
-        }
+        Self { base_url: config.graph_url.clone(), page_size: config.page_size_text() }
     }
 
     pub fn base_url(&self) -> &str {
@@ -38,11 +35,7 @@ impl Graph {
 
     /// The `@odata.id` that references a directory object in `$ref` bodies.
     pub fn directory_object_ref(&self, object_id: &str) -> String {
-        format!(
-            "{}/v1.0/directoryObjects/{}",
-            self.base_url,
-            segment(object_id)
-        )
+        format!("{}/v1.0/directoryObjects/{}", self.base_url, segment(object_id))
     }
 
     /// One page of a collection; `url` is either built by [`Graph::url`] or a nextLink.
@@ -65,11 +58,7 @@ impl Graph {
     }
 
     /// Every page of a collection, for provisioning look-ups that must see all of it.
-    pub fn collection_all<T: DeserializeOwned>(
-        &self,
-        url: String,
-        permission: &str,
-    ) -> Result<Vec<T>, ConnectorError> {
+    pub fn collection_all<T: DeserializeOwned>(&self, url: String, permission: &str) -> Result<Vec<T>, ConnectorError> {
         let mut items = Vec::new();
         let mut next = Some(url);
         while let Some(url) = next {
@@ -80,11 +69,7 @@ impl Graph {
         Ok(items)
     }
 
-    pub fn object<T: DeserializeOwned>(
-        &self,
-        url: String,
-        permission: &str,
-    ) -> Result<T, ConnectorError> {
+    pub fn object<T: DeserializeOwned>(&self, url: String, permission: &str) -> Result<T, ConnectorError> {
         self.succeed(ApiRequest::get(url), permission)?.json()
     }
 
@@ -95,17 +80,9 @@ impl Graph {
     }
 
     /// Sends a request; an unsuccessful answer becomes the error, naming `permission` on 403.
-    pub fn succeed(
-        &self,
-        request: ApiRequest,
-        permission: &str,
-    ) -> Result<ApiResponse, ConnectorError> {
+    pub fn succeed(&self, request: ApiRequest, permission: &str) -> Result<ApiResponse, ConnectorError> {
         let response = request.send()?;
-        if response.is_success() {
-            Ok(response)
-        } else {
-            Err(response.into_error(Some(permission.to_owned())))
-        }
+        if response.is_success() { Ok(response) } else { Err(response.into_error(Some(permission.to_owned()))) }
     }
 }
 

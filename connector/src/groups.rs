@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::contract::{
-    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, ProvisionResult,
-    Resource, ResourcePage, ResourceRef,
+    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, ProvisionResult, Resource,
+    ResourcePage, ResourceRef,
 };
 use crate::graph::{Graph, segment};
 use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
@@ -18,7 +18,8 @@ use crate::paging::{PageToken, Phase, following};
 use crate::principals::{GrantSink, PrincipalResolver, holders_page};
 use crate::provisioning::{add_reference, remove_reference};
 
-const SELECT: &str = "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
+const SELECT: &str =
+    "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
 const READ_GROUPS: &str = "Group.Read.All";
 const READ_MEMBERS: &str = "GroupMember.Read.All";
 const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
@@ -64,12 +65,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
 }
 
 fn group_resource(group: GraphGroup) -> Resource {
-    let has_type = |name: &str| {
-        group
-            .group_types
-            .iter()
-            .any(|kind| kind.eq_ignore_ascii_case(name))
-    };
+    let has_type = |name: &str| group.group_types.iter().any(|kind| kind.eq_ignore_ascii_case(name));
     let mail_enabled = group.mail_enabled.unwrap_or(false);
     let security_enabled = group.security_enabled.unwrap_or(false);
     let kind = if has_type("Unified") {
@@ -102,10 +98,7 @@ fn group_resource(group: GraphGroup) -> Resource {
 pub fn entitlements(group: &Resource) -> EntitlementPage {
     let entitlement = |slug: Slug, label: &str, purpose: EntitlementPurpose| Entitlement {
         id: EntitlementId::new(ResourceType::Group, &group.id, slug.clone()).render(),
-        resource: ResourceRef {
-            resource_type: group.resource_type.clone(),
-            id: group.id.clone(),
-        },
+        resource: ResourceRef { resource_type: group.resource_type.clone(), id: group.id.clone() },
         slug: slug.render(),
         display_name: format!("{} {label}", group.display_name),
         description: format!("Direct {label} of the group {}", group.display_name),
@@ -124,11 +117,7 @@ pub fn entitlements(group: &Resource) -> EntitlementPage {
 
 /// Members, then owners: `GET /v1.0/groups/{id}/{members|owners}?$select=id,servicePrincipalType&$top=N`,
 /// each followed through its nextLinks until Azure gives none (never a page-size guess).
-pub fn grants(
-    config: &Config,
-    group: &Resource,
-    page_token: Option<&str>,
-) -> Result<GrantPage, ConnectorError> {
+pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
     require_guid(ResourceType::Group, &group.id)?;
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, GRANT_PHASES, graph.base_url())?;
@@ -139,23 +128,13 @@ pub fn grants(
     let url = token.next_link.unwrap_or_else(|| {
         graph.url(
             &format!("/groups/{}/{relation}", segment(&group.id)),
-            &[
-                ("$select", "id,servicePrincipalType"),
-                ("$top", graph.page_size()),
-            ],
+            &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
         )
     });
     let entitlement_id = EntitlementId::new(ResourceType::Group, &group.id, slug).render();
     let mut resolver = PrincipalResolver::new(&graph);
     let mut sink = GrantSink::default();
-    let next_link = holders_page(
-        &graph,
-        &mut resolver,
-        url,
-        &entitlement_id,
-        READ_MEMBERS,
-        &mut sink,
-    )?;
+    let next_link = holders_page(&graph, &mut resolver, url, &entitlement_id, READ_MEMBERS, &mut sink)?;
     Ok(GrantPage {
         items: sink.items,
         next_page_token: following(GRANT_PHASES, token.phase, next_link),
@@ -190,9 +169,6 @@ fn relation(entitlement: &EntitlementId) -> Result<(String, &'static str), Conne
     match entitlement.slug {
         Slug::Members => Ok((format!("/groups/{group}/members"), WRITE_MEMBERS)),
         Slug::Owners => Ok((format!("/groups/{group}/owners"), WRITE_OWNERS)),
-        _ => Err(ConnectorError::Unsupported(format!(
-            "{} is not a group entitlement",
-            entitlement.render()
-        ))),
+        _ => Err(ConnectorError::Unsupported(format!("{} is not a group entitlement", entitlement.render()))),
     }
 }

@@ -47,28 +47,15 @@ pub struct ApiRequest {
 
 impl ApiRequest {
     pub fn get(url: String) -> Self {
-        Self {
-            verb: Verb::Get,
-            url,
-            json_body: None,
-            eventual_consistency: false,
-        }
+        Self { verb: Verb::Get, url, json_body: None, eventual_consistency: false }
     }
 
     pub fn delete(url: String) -> Self {
-        Self {
-            verb: Verb::Delete,
-            ..Self::get(url)
-        }
+        Self { verb: Verb::Delete, ..Self::get(url) }
     }
 
     pub fn with_json(verb: Verb, url: String, body: &serde_json::Value) -> Self {
-        Self {
-            verb,
-            url,
-            json_body: Some(body.to_string().into_bytes()),
-            eventual_consistency: false,
-        }
+        Self { verb, url, json_body: Some(body.to_string().into_bytes()), eventual_consistency: false }
     }
 
     /// Graph advanced queries need `ConsistencyLevel: eventual` on every page: Graph does not
@@ -86,9 +73,8 @@ impl ApiRequest {
 
     pub fn send(self) -> Result<ApiResponse, ConnectorError> {
         let call = self.call();
-        let mut builder = waki::Client::new()
-            .request(self.verb.method(), &self.url)
-            .header("Accept", "application/json");
+        let mut builder =
+            waki::Client::new().request(self.verb.method(), &self.url).header("Accept", "application/json");
         if self.eventual_consistency {
             builder = builder.header("ConsistencyLevel", "eventual");
         }
@@ -100,25 +86,14 @@ impl ApiRequest {
             ConnectorError::Transport(format!("{call}: {error:#}"))
         })?;
         let status = response.status_code();
-        let header_text = |name: &str| {
-            response
-                .header(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header_text = |name: &str| response.header(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
         let request_id = header_text("request-id").or_else(|| header_text("x-ms-request-id"));
         let retry_after_ms = header_text("retry-after").and_then(|value| parse_retry_after(&value));
         let body = response.body().map_err(|error| {
             eprintln!("azure-connector: {call}: reading the body failed: {error:#}");
             ConnectorError::Transport(format!("{call}: reading the response body failed: {error:#}"))
         })?;
-        Ok(ApiResponse {
-            status,
-            request_id,
-            retry_after_ms,
-            body,
-            call,
-        })
+        Ok(ApiResponse { status, request_id, retry_after_ms, body, call })
     }
 }
 
@@ -138,9 +113,7 @@ impl ApiResponse {
     /// The request id of the response, from the `request-id`/`x-ms-request-id` header or, for
     /// error bodies, Graph's `innerError`.
     pub fn request_id(&self) -> Option<String> {
-        self.request_id
-            .clone()
-            .or_else(|| self.error_body().and_then(|body| body.request_id()))
+        self.request_id.clone().or_else(|| self.error_body().and_then(|body| body.request_id()))
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
@@ -157,41 +130,21 @@ impl ApiResponse {
     /// `{"error":{"code","message"}}` (ARM) or `{"error","error_description"}` (token errors).
     pub fn upstream_error(&self) -> UpstreamError {
         let parsed = self.error_body();
-        let code = parsed
-            .as_ref()
-            .and_then(ErrorEnvelope::code)
-            .unwrap_or_default();
-        let message = parsed
-            .as_ref()
-            .and_then(ErrorEnvelope::message)
-            .unwrap_or_else(|| self.body_excerpt());
-        UpstreamError {
-            status: self.status,
-            code,
-            message,
-            request_id: self.request_id(),
-        }
+        let code = parsed.as_ref().and_then(ErrorEnvelope::code).unwrap_or_default();
+        let message = parsed.as_ref().and_then(ErrorEnvelope::message).unwrap_or_else(|| self.body_excerpt());
+        UpstreamError { status: self.status, code, message, request_id: self.request_id() }
     }
 
     /// The error for an unsuccessful answer. `missing_permission` is what the app registration
     /// needs for this call, reported when the answer is 403.
     pub fn into_error(self, missing_permission: Option<String>) -> ConnectorError {
         let upstream = self.upstream_error();
-        eprintln!(
-            "azure-connector: {} failed: {} {} {}",
-            self.call, upstream.status, upstream.code, upstream.message
-        );
+        eprintln!("azure-connector: {} failed: {} {} {}", self.call, upstream.status, upstream.code, upstream.message);
         match self.status {
             401 => ConnectorError::Unauthorized(upstream),
-            403 => ConnectorError::Forbidden(ForbiddenError {
-                upstream,
-                missing_permission,
-            }),
+            403 => ConnectorError::Forbidden(ForbiddenError { upstream, missing_permission }),
             404 => ConnectorError::NotFound(upstream),
-            429 => ConnectorError::Throttled(ThrottledError {
-                upstream,
-                retry_after_ms: self.retry_after_ms,
-            }),
+            429 => ConnectorError::Throttled(ThrottledError { upstream, retry_after_ms: self.retry_after_ms }),
             _ => ConnectorError::Upstream(upstream),
         }
     }
@@ -203,11 +156,7 @@ impl ApiResponse {
     fn body_excerpt(&self) -> String {
         let text = String::from_utf8_lossy(&self.body);
         let text = text.trim();
-        if text.is_empty() {
-            format!("HTTP {} without a body", self.status)
-        } else {
-            text.chars().take(300).collect()
-        }
+        if text.is_empty() { format!("HTTP {} without a body", self.status) } else { text.chars().take(300).collect() }
     }
 }
 
@@ -269,27 +218,17 @@ fn parse_retry_after(value: &str) -> Option<u64> {
 
 pub fn call_label(verb: Verb, url: &str) -> String {
     let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path_and_query = without_scheme
-        .find('/')
-        .map_or("/", |start| &without_scheme[start..]);
-    let path = path_and_query
-        .split_once('?')
-        .map_or(path_and_query, |(path, _)| path);
+    let path_and_query = without_scheme.find('/').map_or("/", |start| &without_scheme[start..]);
+    let path = path_and_query.split_once('?').map_or(path_and_query, |(path, _)| path);
     format!("{} {path}", verb.as_str())
 }
 
 /// `?k=v&...` with the values percent-encoded (OData filters hold spaces and quotes). Keys are
 /// OData system options (`$filter`, `$top`, `api-version`), which need no encoding.
 pub fn encode_query(pairs: &[(&str, &str)]) -> String {
-    let encoded: Vec<String> = pairs
-        .iter()
-        .map(|(key, value)| format!("{key}={}", percent_encode(value, b",()/:@$")))
-        .collect();
-    if encoded.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", encoded.join("&"))
-    }
+    let encoded: Vec<String> =
+        pairs.iter().map(|(key, value)| format!("{key}={}", percent_encode(value, b",()/:@$"))).collect();
+    if encoded.is_empty() { String::new() } else { format!("?{}", encoded.join("&")) }
 }
 
 /// One path segment (a resource group name, an id), percent-encoded so it stays one segment.
@@ -307,4 +246,31 @@ fn percent_encode(value: &str, also_literal: &[u8]) -> String {
         }
     }
     encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_values_are_percent_encoded() {
+        assert_eq!(
+            encode_query(&[("$filter", "roleDefinitionId eq 'a-b'"), ("$top", "999")]),
+            "?$filter=roleDefinitionId%20eq%20%27a-b%27&$top=999"
+        );
+    }
+
+    #[test]
+    fn call_label_keeps_method_and_path_only() {
+        assert_eq!(
+            call_label(Verb::Get, "https://graph.microsoft.com/v1.0/groups/g/owners?$top=5"),
+            "GET /v1.0/groups/g/owners"
+        );
+    }
+
+    #[test]
+    fn fractional_retry_after_becomes_milliseconds() {
+        assert_eq!(parse_retry_after("2.128"), Some(2128));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
 }

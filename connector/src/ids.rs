@@ -49,14 +49,11 @@ impl ResourceType {
     }
 
     pub fn parse(value: &str) -> Result<Self, ConnectorError> {
-        Self::ALL
-            .into_iter()
-            .find(|candidate| candidate.as_str() == value)
-            .ok_or_else(|| {
-                ConnectorError::InvalidConfig(format!(
-                    "unknown resource type '{value}': use one of the types listed in metadata()"
-                ))
-            })
+        Self::ALL.into_iter().find(|candidate| candidate.as_str() == value).ok_or_else(|| {
+            ConnectorError::InvalidConfig(format!(
+                "unknown resource type '{value}': use one of the types listed in metadata()"
+            ))
+        })
     }
 }
 
@@ -91,18 +88,11 @@ impl PrincipalType {
     }
 }
 
-const EVERY_PRINCIPAL: &[PrincipalType] = &[
-    PrincipalType::User,
-    PrincipalType::Group,
-    PrincipalType::EnterpriseApplication,
-    PrincipalType::ManagedIdentity,
-];
+const EVERY_PRINCIPAL: &[PrincipalType] =
+    &[PrincipalType::User, PrincipalType::Group, PrincipalType::EnterpriseApplication, PrincipalType::ManagedIdentity];
 /// Groups cannot own groups or applications.
-const OWNER_PRINCIPALS: &[PrincipalType] = &[
-    PrincipalType::User,
-    PrincipalType::EnterpriseApplication,
-    PrincipalType::ManagedIdentity,
-];
+const OWNER_PRINCIPALS: &[PrincipalType] =
+    &[PrincipalType::User, PrincipalType::EnterpriseApplication, PrincipalType::ManagedIdentity];
 const USERS_AND_GROUPS: &[PrincipalType] = &[PrincipalType::User, PrincipalType::Group];
 
 /// What an entitlement is, within its resource.
@@ -142,18 +132,13 @@ impl Slug {
     }
 
     pub fn grantable_to_names(&self) -> Vec<String> {
-        self.grantable_to()
-            .iter()
-            .map(|principal_type| principal_type.as_str().to_owned())
-            .collect()
+        self.grantable_to().iter().map(|principal_type| principal_type.as_str().to_owned()).collect()
     }
 
     fn parse(resource_type: ResourceType, value: &str) -> Option<Slug> {
         match (resource_type, value) {
             (ResourceType::Group, "members") => Some(Slug::Members),
-            (ResourceType::Group | ResourceType::EnterpriseApplication, "owners") => {
-                Some(Slug::Owners)
-            }
+            (ResourceType::Group | ResourceType::EnterpriseApplication, "owners") => Some(Slug::Owners),
             (ResourceType::Role, "assigned") => Some(Slug::Assigned),
             (ResourceType::Role, "eligible") => Some(Slug::Eligible),
             (ResourceType::EnterpriseApplication, _) => value
@@ -186,20 +171,11 @@ pub struct Principal {
 
 impl EntitlementId {
     pub fn new(resource_type: ResourceType, resource_id: &str, slug: Slug) -> Self {
-        Self {
-            resource_type,
-            resource_id: resource_id.to_owned(),
-            slug,
-        }
+        Self { resource_type, resource_id: resource_id.to_owned(), slug }
     }
 
     pub fn render(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.resource_type.as_str(),
-            self.resource_id,
-            self.slug.render()
-        )
+        format!("{}:{}:{}", self.resource_type.as_str(), self.resource_id, self.slug.render())
     }
 
     pub fn parse(value: &str) -> Result<Self, ConnectorError> {
@@ -231,11 +207,7 @@ impl EntitlementId {
             return Err(invalid());
         }
         let slug = Slug::parse(resource_type, slug).ok_or_else(invalid)?;
-        Ok(Self {
-            resource_type,
-            resource_id,
-            slug,
-        })
+        Ok(Self { resource_type, resource_id, slug })
     }
 
     /// Refuses, before any request, a principal the entitlement cannot take.
@@ -257,10 +229,7 @@ impl EntitlementId {
                 principal.id
             )));
         }
-        Ok(Principal {
-            principal_type,
-            id: principal.id.to_ascii_lowercase(),
-        })
+        Ok(Principal { principal_type, id: principal.id.to_ascii_lowercase() })
     }
 }
 
@@ -279,10 +248,7 @@ impl<'a> ResourceGroupId<'a> {
         value
             .split_once(':')
             .filter(|(subscription_id, name)| is_guid(subscription_id) && !name.is_empty())
-            .map(|(subscription_id, name)| ResourceGroupId {
-                subscription_id,
-                name,
-            })
+            .map(|(subscription_id, name)| ResourceGroupId { subscription_id, name })
             .ok_or_else(|| {
                 ConnectorError::InvalidConfig(format!(
                     "resource group id '{value}' must be <subscriptionId>:<resourceGroupName>"
@@ -316,5 +282,51 @@ pub fn require_guid(resource_type: ResourceType, id: &str) -> Result<(), Connect
             "{} id '{id}' is not a GUID: pass the resource as list-resources returned it",
             resource_type.as_str()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GROUP: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";
+    const SUBSCRIPTION: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+    const ROLE: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+
+    #[test]
+    fn resource_group_entitlement_id_keeps_the_subscription_in_the_resource_id() {
+        let id = format!("resource_group:{SUBSCRIPTION}:rg-prod:role:{ROLE}");
+        let parsed = EntitlementId::parse(&id).expect("valid id");
+        assert_eq!(parsed.resource_type, ResourceType::ResourceGroup);
+        assert_eq!(parsed.resource_id, format!("{SUBSCRIPTION}:rg-prod"));
+        assert_eq!(parsed.slug, Slug::RbacRole(ROLE.to_owned()));
+        assert_eq!(parsed.render(), id);
+    }
+
+    #[test]
+    fn app_role_slug_must_be_a_guid() {
+        assert!(EntitlementId::parse(&format!("enterprise_application:{GROUP}:assignment:../x")).is_err());
+        assert!(EntitlementId::parse(&format!("enterprise_application:{GROUP}:assignment:{ROLE}")).is_ok());
+    }
+
+    #[test]
+    fn slug_of_another_type_is_refused() {
+        assert!(EntitlementId::parse(&format!("group:{GROUP}:assigned")).is_err());
+        assert!(EntitlementId::parse(&format!("user:{GROUP}:members")).is_err());
+    }
+
+    #[test]
+    fn group_cannot_own_a_group() {
+        let owners = EntitlementId::parse(&format!("group:{GROUP}:owners")).expect("valid id");
+        let principal = ResourceRef { resource_type: "group".to_owned(), id: GROUP.to_owned() };
+        assert!(matches!(owners.check_grantable(&principal), Err(ConnectorError::InvalidConfig(_))));
+    }
+
+    #[test]
+    fn grant_id_appends_principal_type_and_id() {
+        assert_eq!(
+            grant_id(&format!("group:{GROUP}:members"), PrincipalType::ManagedIdentity, "p"),
+            format!("group:{GROUP}:members:managed_identity:p")
+        );
     }
 }

@@ -11,18 +11,19 @@ mod applications;
 mod arm;
 mod azure_resources;
 mod config;
+mod directory_role_provisioning;
 mod directory_roles;
 mod graph;
 mod groups;
 mod http;
 mod ids;
+mod managed_identities;
 mod metadata;
 mod notices;
 mod paging;
 mod principals;
 mod provisioning;
 mod rbac;
-mod service_principals;
 mod users;
 mod wasi_support;
 
@@ -32,8 +33,8 @@ pub(crate) use idgov::connector::types as contract;
 
 use config::Config;
 use contract::{
-    ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult,
-    Resource, ResourcePage, ResourceRef,
+    ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult, Resource,
+    ResourcePage, ResourceRef,
 };
 use exports::idgov::connector::connector::Guest;
 use ids::{EntitlementId, ResourceType};
@@ -62,12 +63,10 @@ impl Guest for AzureConnector {
             ResourceType::Group => groups::list(&config, page_token),
             ResourceType::Role => directory_roles::list(&config, page_token),
             ResourceType::EnterpriseApplication => applications::list(&config, page_token),
-            ResourceType::ManagedIdentity => service_principals::list_managed_identities(&config, page_token),
+            ResourceType::ManagedIdentity => managed_identities::list(&config, page_token),
             ResourceType::Tenant => azure_resources::list_tenants(&config, page_token),
             ResourceType::Subscription => azure_resources::list_subscriptions(&config, page_token),
-            ResourceType::ResourceGroup => {
-                azure_resources::list_resource_groups(&config, parent.as_ref(), page_token)
-            }
+            ResourceType::ResourceGroup => azure_resources::list_resource_groups(&config, parent.as_ref(), page_token),
         }
     }
 
@@ -84,12 +83,10 @@ impl Guest for AzureConnector {
             ResourceType::Group => Ok(groups::entitlements(&resource)),
             ResourceType::Role => Ok(directory_roles::entitlements(&resource)),
             ResourceType::EnterpriseApplication => applications::entitlements(&resource),
-            ResourceType::Subscription | ResourceType::ResourceGroup => {
-                rbac::entitlements(&config, &resource)
+            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::entitlements(&config, &resource),
+            ResourceType::User | ResourceType::ManagedIdentity | ResourceType::Tenant => {
+                Ok(notices::empty_entitlement_page())
             }
-            ResourceType::User
-            | ResourceType::ManagedIdentity
-            | ResourceType::Tenant => Ok(notices::empty_entitlement_page()),
         }
     }
 
@@ -103,15 +100,11 @@ impl Guest for AzureConnector {
         match ResourceType::parse(&resource.resource_type)? {
             ResourceType::Group => groups::grants(&config, &resource, page_token),
             ResourceType::Role => directory_roles::grants(&config, &resource, page_token),
-            ResourceType::EnterpriseApplication => {
-                applications::grants(&config, &resource, page_token)
+            ResourceType::EnterpriseApplication => applications::grants(&config, &resource, page_token),
+            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::grants(&config, &resource, page_token),
+            ResourceType::User | ResourceType::ManagedIdentity | ResourceType::Tenant => {
+                Ok(notices::empty_grant_page())
             }
-            ResourceType::Subscription | ResourceType::ResourceGroup => {
-                rbac::grants(&config, &resource, page_token)
-            }
-            ResourceType::User
-            | ResourceType::ManagedIdentity
-            | ResourceType::Tenant => Ok(notices::empty_grant_page()),
         }
     }
 
@@ -125,13 +118,9 @@ impl Guest for AzureConnector {
         let principal = entitlement.check_grantable(&principal)?;
         match entitlement.resource_type {
             ResourceType::Group => groups::grant(&config, &entitlement, &principal),
-            ResourceType::Role => directory_roles::grant(&config, &entitlement, &principal),
-            ResourceType::EnterpriseApplication => {
-                applications::grant(&config, &entitlement, &principal)
-            }
-            ResourceType::Subscription | ResourceType::ResourceGroup => {
-                rbac::grant(&config, &entitlement, &principal)
-            }
+            ResourceType::Role => directory_role_provisioning::grant(&config, &entitlement, &principal),
+            ResourceType::EnterpriseApplication => applications::grant(&config, &entitlement, &principal),
+            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::grant(&config, &entitlement, &principal),
             other => Err(ids::not_provisionable(other)),
         }
     }
@@ -146,13 +135,9 @@ impl Guest for AzureConnector {
         let principal = entitlement.check_grantable(&principal)?;
         match entitlement.resource_type {
             ResourceType::Group => groups::revoke(&config, &entitlement, &principal),
-            ResourceType::Role => directory_roles::revoke(&config, &entitlement, &principal),
-            ResourceType::EnterpriseApplication => {
-                applications::revoke(&config, &entitlement, &principal)
-            }
-            ResourceType::Subscription | ResourceType::ResourceGroup => {
-                rbac::revoke(&config, &entitlement, &principal)
-            }
+            ResourceType::Role => directory_role_provisioning::revoke(&config, &entitlement, &principal),
+            ResourceType::EnterpriseApplication => applications::revoke(&config, &entitlement, &principal),
+            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::revoke(&config, &entitlement, &principal),
             other => Err(ids::not_provisionable(other)),
         }
     }

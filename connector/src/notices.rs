@@ -4,12 +4,7 @@
 use crate::contract::{ConnectorError, EntitlementPage, GrantPage, Notice, NoticeKind};
 
 pub fn gap(subject: String, message: String, missing_permission: Option<String>) -> Notice {
-    Notice {
-        kind: NoticeKind::Gap,
-        subject,
-        message,
-        missing_permission,
-    }
+    Notice { kind: NoticeKind::Gap, subject, message, missing_permission }
 }
 
 /// Turns a 403 on a sub-listing (grants or entitlements of one resource) into a gap notice;
@@ -29,26 +24,13 @@ pub fn gap_if_forbidden(error: ConnectorError, subject: String) -> Result<Notice
 }
 
 pub fn unsupported_principal(subject: String, message: String) -> Notice {
-    Notice {
-        kind: NoticeKind::UnsupportedPrincipal,
-        subject,
-        message,
-        missing_permission: None,
-    }
+    Notice { kind: NoticeKind::UnsupportedPrincipal, subject, message, missing_permission: None }
 }
 
 pub fn empty_entitlement_page() -> EntitlementPage {
-    EntitlementPage {
-        items: Vec::new(),
-        next_page_token: None,
-        notices: Vec::new(),
-    }
+    EntitlementPage { items: Vec::new(), next_page_token: None, notices: Vec::new() }
 }
 
 pub fn empty_grant_page() -> GrantPage {
-    GrantPage {
-        items: Vec::new(),
-        next_page_token: None,
-        notices: Vec::new(),
-    }
+    GrantPage { items: Vec::new(), next_page_token: None, notices: Vec::new() }
 }

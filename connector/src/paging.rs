@@ -41,20 +41,12 @@ pub struct PageToken {
 
 impl PageToken {
     pub fn start(phase: Phase) -> Self {
-        Self {
-            phase,
-            next_link: None,
-            tenant_id: None,
-        }
+        Self { phase, next_link: None, tenant_id: None }
     }
 
     /// Reads a token this connector issued. `phases` are the phases of the listing at hand;
     /// a nextLink must lie under `base_url`.
-    pub fn decode(
-        token: Option<&str>,
-        phases: &[Phase],
-        base_url: &str,
-    ) -> Result<Self, ConnectorError> {
+    pub fn decode(token: Option<&str>, phases: &[Phase], base_url: &str) -> Result<Self, ConnectorError> {
         let Some(token) = token else {
             return Ok(Self::start(phases.first().copied().unwrap_or(Phase::Resources)));
         };
@@ -70,12 +62,12 @@ impl PageToken {
                 decoded.phase
             )));
         }
-        if let Some(link) = &decoded.next_link {
-            if !is_under(link, base_url) {
-                return Err(ConnectorError::InvalidConfig(format!(
-                    "page-token points outside the configured base URL {base_url}: refusing to follow it"
-                )));
-            }
+        if let Some(link) = &decoded.next_link
+            && !is_under(link, base_url)
+        {
+            return Err(ConnectorError::InvalidConfig(format!(
+                "page-token points outside the configured base URL {base_url}: refusing to follow it"
+            )));
         }
         Ok(decoded)
     }
@@ -93,9 +85,9 @@ pub fn checked_next_link(
     call: &str,
 ) -> Result<Option<String>, ConnectorError> {
     match next_link {
-        Some(link) if !is_under(&link, base_url) => Err(ConnectorError::InvalidResponse(format!(
-            "{call} returned a nextLink outside {base_url}: '{link}'"
-        ))),
+        Some(link) if !is_under(&link, base_url) => {
+            Err(ConnectorError::InvalidResponse(format!("{call} returned a nextLink outside {base_url}: '{link}'")))
+        }
         other => Ok(other),
     }
 }
@@ -104,22 +96,43 @@ pub fn checked_next_link(
 /// then the first page of the next phase, then nothing.
 pub fn following(phases: &[Phase], phase: Phase, next_link: Option<String>) -> Option<String> {
     if next_link.is_some() {
-        return Some(
-            PageToken {
-                phase,
-                next_link,
-                tenant_id: None,
-            }
-            .encode(),
-        );
+        return Some(PageToken { phase, next_link, tenant_id: None }.encode());
     }
     let position = phases.iter().position(|candidate| *candidate == phase)?;
-    phases
-        .get(position + 1)
-        .map(|next_phase| PageToken::start(*next_phase).encode())
+    phases.get(position + 1).map(|next_phase| PageToken::start(*next_phase).encode())
 }
 
 fn is_under(link: &str, base_url: &str) -> bool {
-    link.strip_prefix(base_url)
-        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+    link.strip_prefix(base_url).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "https://graph.microsoft.com";
+
+    #[test]
+    fn forged_next_link_to_another_origin_is_refused() {
+        let forged = r#"{"phase":"members","next_link":"https://graph.microsoft.com.evil.example/v1.0/x"}"#;
+        assert!(PageToken::decode(Some(forged), &[Phase::Members, Phase::Owners], BASE).is_err());
+    }
+
+    #[test]
+    fn token_of_another_listing_is_refused() {
+        let token = PageToken::start(Phase::Eligible).encode();
+        assert!(PageToken::decode(Some(&token), &[Phase::Members, Phase::Owners], BASE).is_err());
+    }
+
+    #[test]
+    fn members_are_followed_by_owners_then_nothing() {
+        let phases = [Phase::Members, Phase::Owners];
+        let link = format!("{BASE}/v1.0/groups/g/members?$skiptoken=X%27ab%27");
+        let same_phase = following(&phases, Phase::Members, Some(link.clone())).expect("more members");
+        let decoded = PageToken::decode(Some(&same_phase), &phases, BASE).expect("own token");
+        assert_eq!((decoded.phase, decoded.next_link), (Phase::Members, Some(link)));
+        let owners = following(&phases, Phase::Members, None).expect("owners next");
+        assert_eq!(PageToken::decode(Some(&owners), &phases, BASE).expect("own token").phase, Phase::Owners);
+        assert!(following(&phases, Phase::Owners, None).is_none());
+    }
 }

@@ -27,7 +27,10 @@ pub struct DirectoryObject {
 pub enum Holder {
     Principal(PrincipalType, String),
     /// Not a principal type: the id and a description of its kind.
-    Unsupported { id: String, kind: String },
+    Unsupported {
+        id: String,
+        kind: String,
+    },
 }
 
 /// Types holders, looking service principals and untyped objects up at most once per call.
@@ -38,10 +41,7 @@ pub struct PrincipalResolver<'g> {
 
 impl<'g> PrincipalResolver<'g> {
     pub fn new(graph: &'g Graph) -> Self {
-        Self {
-            graph,
-            looked_up: HashMap::new(),
-        }
+        Self { graph, looked_up: HashMap::new() }
     }
 
     /// A member, owner or expanded principal, typed by its `@odata.type`.
@@ -63,10 +63,7 @@ impl<'g> PrincipalResolver<'g> {
             "microsoft.graph.servicePrincipal" => {
                 self.service_principal(&object.id, object.service_principal_type.as_deref())?
             }
-            other => Holder::Unsupported {
-                id: object.id.clone(),
-                kind: other.to_owned(),
-            },
+            other => Holder::Unsupported { id: object.id.clone(), kind: other.to_owned() },
         })
     }
 
@@ -81,39 +78,22 @@ impl<'g> PrincipalResolver<'g> {
             Some("User") => Holder::Principal(PrincipalType::User, principal_id.to_owned()),
             Some("Group") => Holder::Principal(PrincipalType::Group, principal_id.to_owned()),
             Some("ServicePrincipal") => self.service_principal(principal_id, None)?,
-            Some(other) => Holder::Unsupported {
-                id: principal_id.to_owned(),
-                kind: other.to_owned(),
-            },
-            None => Holder::Unsupported {
-                id: principal_id.to_owned(),
-                kind: "principal without principalType".to_owned(),
-            },
+            Some(other) => Holder::Unsupported { id: principal_id.to_owned(), kind: other.to_owned() },
+            None => {
+                Holder::Unsupported { id: principal_id.to_owned(), kind: "principal without principalType".to_owned() }
+            }
         })
     }
 
-    fn service_principal(
-        &mut self,
-        id: &str,
-        known_type: Option<&str>,
-    ) -> Result<Holder, ConnectorError> {
+    fn service_principal(&mut self, id: &str, known_type: Option<&str>) -> Result<Holder, ConnectorError> {
         let service_principal_type = match known_type {
             Some(known) => Some(known.to_owned()),
-            None => self
-                .look_up(id, LookUp::ServicePrincipal)?
-                .and_then(|found| found.service_principal_type),
+            None => self.look_up(id, LookUp::ServicePrincipal)?.and_then(|found| found.service_principal_type),
         };
         Ok(match service_principal_type.as_deref() {
-            Some("Application") => {
-                Holder::Principal(PrincipalType::EnterpriseApplication, id.to_owned())
-            }
-            Some("ManagedIdentity") => {
-                Holder::Principal(PrincipalType::ManagedIdentity, id.to_owned())
-            }
-            Some(other) => Holder::Unsupported {
-                id: id.to_owned(),
-                kind: format!("servicePrincipal ({other})"),
-            },
+            Some("Application") => Holder::Principal(PrincipalType::EnterpriseApplication, id.to_owned()),
+            Some("ManagedIdentity") => Holder::Principal(PrincipalType::ManagedIdentity, id.to_owned()),
+            Some(other) => Holder::Unsupported { id: id.to_owned(), kind: format!("servicePrincipal ({other})") },
             None => Holder::Unsupported {
                 id: id.to_owned(),
                 kind: "servicePrincipal (type unknown: not found in the directory)".to_owned(),
@@ -122,11 +102,7 @@ impl<'g> PrincipalResolver<'g> {
     }
 
     /// `GET /v1.0/{servicePrincipals|directoryObjects}/{id}`; a 404 (deleted object) is "not found", not an error.
-    fn look_up(
-        &mut self,
-        id: &str,
-        collection: LookUp,
-    ) -> Result<Option<DirectoryObject>, ConnectorError> {
+    fn look_up(&mut self, id: &str, collection: LookUp) -> Result<Option<DirectoryObject>, ConnectorError> {
         if let Some(known) = self.looked_up.get(id) {
             return Ok(known.clone());
         }
@@ -134,15 +110,10 @@ impl<'g> PrincipalResolver<'g> {
         let url = match collection {
             // Only a service principal has the property; a directoryObject read returns the
             // object's own properties, @odata.type included.
-            LookUp::ServicePrincipal => self
-                .graph
-                .url(&path, &[("$select", "id,servicePrincipalType")]),
+            LookUp::ServicePrincipal => self.graph.url(&path, &[("$select", "id,servicePrincipalType")]),
             LookUp::DirectoryObject => self.graph.url(&path, &[]),
         };
-        let found = match self
-            .graph
-            .object::<DirectoryObject>(url, collection.permission())
-        {
+        let found = match self.graph.object::<DirectoryObject>(url, collection.permission()) {
             Ok(object) => Some(object),
             Err(ConnectorError::NotFound(_)) => None,
             Err(other) => return Err(other),
@@ -170,10 +141,7 @@ impl GrantSink {
                     self.items.push(Grant {
                         id,
                         entitlement_id: entitlement_id.to_owned(),
-                        principal: ResourceRef {
-                            resource_type: principal_type.as_str().to_owned(),
-                            id: principal_id,
-                        },
+                        principal: ResourceRef { resource_type: principal_type.as_str().to_owned(), id: principal_id },
                     });
                 }
             }
@@ -231,8 +199,7 @@ pub fn holders_page(
             Ok(page.next_link)
         }
         Err(error) => {
-            sink.notices
-                .push(crate::notices::gap_if_forbidden(error, call)?);
+            sink.notices.push(crate::notices::gap_if_forbidden(error, call)?);
             Ok(None)
         }
     }

@@ -33,19 +33,9 @@ pub fn add_reference(
     let url = graph.url(&format!("{collection}/$ref"), &[]);
     let response = graph.send(ApiRequest::with_json(Verb::Post, url, &body))?;
     if response.is_success() {
-        Ok(outcome(
-            ProvisionOutcome::Granted,
-            entitlement,
-            principal,
-            response.request_id(),
-        ))
+        Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
     } else if is_already_exists(&response) {
-        Ok(outcome(
-            ProvisionOutcome::AlreadyGranted,
-            entitlement,
-            principal,
-            response.request_id(),
-        ))
+        Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
     } else {
         Err(response.into_error(Some(permission.to_owned())))
     }
@@ -59,25 +49,12 @@ pub fn remove_reference(
     principal: &Principal,
     permission: &str,
 ) -> Result<ProvisionResult, ConnectorError> {
-    let url = graph.url(
-        &format!("{collection}/{}/$ref", segment(&principal.id)),
-        &[],
-    );
+    let url = graph.url(&format!("{collection}/{}/$ref", segment(&principal.id)), &[]);
     let response = graph.send(ApiRequest::delete(url))?;
     if response.is_success() {
-        Ok(outcome(
-            ProvisionOutcome::Revoked,
-            entitlement,
-            principal,
-            response.request_id(),
-        ))
+        Ok(outcome(ProvisionOutcome::Revoked, entitlement, principal, response.request_id()))
     } else if response.status == 404 {
-        Ok(outcome(
-            ProvisionOutcome::AlreadyRevoked,
-            entitlement,
-            principal,
-            response.request_id(),
-        ))
+        Ok(outcome(ProvisionOutcome::AlreadyRevoked, entitlement, principal, response.request_id()))
     } else {
         Err(response.into_error(Some(permission.to_owned())))
     }

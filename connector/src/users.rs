@@ -33,18 +33,10 @@ struct GraphUser {
 pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, PHASES, graph.base_url())?;
-    let url = token.next_link.unwrap_or_else(|| {
-        graph.url(
-            "/users",
-            &[("$select", SELECT), ("$top", graph.page_size())],
-        )
-    });
+    let url =
+        token.next_link.unwrap_or_else(|| graph.url("/users", &[("$select", SELECT), ("$top", graph.page_size())]));
     let page = graph.collection::<GraphUser>(url, false, "User.Read.All")?;
-    let mut mailbox = MailboxPurposes {
-        graph: &graph,
-        enabled: config.mailbox_settings,
-        notices: Vec::new(),
-    };
+    let mut mailbox = MailboxPurposes { graph: &graph, enabled: config.mailbox_settings, notices: Vec::new() };
     let mut items = Vec::with_capacity(page.value.len());
     for user in page.value {
         let mut profile = json!({
@@ -109,10 +101,8 @@ impl MailboxPurposes<'_> {
         if !self.enabled {
             return Ok(None);
         }
-        let url = self.graph.url(
-            &format!("/users/{}/mailboxSettings", segment(user_id)),
-            &[("$select", "userPurpose")],
-        );
+        let url =
+            self.graph.url(&format!("/users/{}/mailboxSettings", segment(user_id)), &[("$select", "userPurpose")]);
         let request = ApiRequest::get(url);
         let call = request.call();
         let response = self.graph.send(request)?;
@@ -122,10 +112,7 @@ impl MailboxPurposes<'_> {
                 // v1.0 answers the enum as a string; beta wraps it as {"value": ...}.
                 Ok(settings.user_purpose.and_then(|purpose| match purpose {
                     Value::String(text) => Some(text),
-                    Value::Object(fields) => fields
-                        .get("value")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    Value::Object(fields) => fields.get("value").and_then(Value::as_str).map(str::to_owned),
                     _ => None,
                 }))
             }

@@ -96,6 +96,9 @@ pub struct AzureArgs {
     #[arg(long, env = "BATON_SKIP_AD_GROUPS", value_parser = BoolishValueParser::new(),
           num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub skip_ad_groups: bool,
+    /// Items per Graph page ($top, 1-999). Smaller pages mean more requests; 999 is the fastest.
+    #[arg(long, env = "BATON_PAGE_SIZE", default_value_t = 999, value_parser = clap::value_parser!(u16).range(1..=999))]
+    pub page_size: u16,
     /// Allow grants and revokes. Off by default: no write leaves the sandbox.
     #[arg(long, env = "BATON_PROVISIONING", value_parser = BoolishValueParser::new(),
           num_args = 0..=1, default_value = "false", default_missing_value = "true")]

@@ -28,6 +28,7 @@ pub async fn run_demo(run: &RunArgs, output: &Path) -> anyhow::Result<()> {
         )?,
         mailbox_settings: true,
         skip_ad_groups: false,
+        page_size: 999,
         provisioning: false,
     };
     let summary = sync_tenant(&settings, run, output).await?;

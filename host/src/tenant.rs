@@ -22,6 +22,7 @@ pub struct TenantSettings {
     pub endpoints: AzureEndpoints,
     pub mailbox_settings: bool,
     pub skip_ad_groups: bool,
+    pub page_size: u16,
     pub provisioning: bool,
 }
 
@@ -38,6 +39,7 @@ impl TenantSettings {
             endpoints: AzureEndpoints::resolve(args.azure_cloud, &overrides)?,
             mailbox_settings: args.mailbox_settings,
             skip_ad_groups: args.skip_ad_groups,
+            page_size: args.page_size,
             provisioning: args.provisioning,
         })
     }
@@ -52,6 +54,7 @@ impl TenantSettings {
             value("arm-scope", self.endpoints.arm_scope.clone()),
             value("mailbox-settings", self.mailbox_settings.to_string()),
             value("skip-ad-groups", self.skip_ad_groups.to_string()),
+            value("page-size", self.page_size.to_string()),
         ]
     }
 

@@ -13,13 +13,21 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// The resource URI a token for this audience is issued for (public cloud spelling).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Audience::Graph => "https://graph.microsoft.com",
+            Audience::Arm => "https://management.azure.com",
+        }
+    }
+
     /// The audience of a `.default` scope, across the public and national clouds.
     pub fn of_scope(scope: &str) -> Option<Audience> {
         let resource = scope.strip_suffix("/.default")?;
         match resource.trim_end_matches('/') {
-            "https://graph.microsoft.com" | "https://graph.microsoft.us" | "https://microsoftgraph.chinacloudapi.cn" => {
-                Some(Audience::Graph)
-            }
+            "https://graph.microsoft.com"
+            | "https://graph.microsoft.us"
+            | "https://microsoftgraph.chinacloudapi.cn" => Some(Audience::Graph),
             "https://management.azure.com"
             | "https://management.usgovcloudapi.net"
             | "https://management.chinacloudapi.cn"
@@ -44,12 +52,7 @@ pub struct AccessTokens {
 impl AccessTokens {
     /// A new opaque token for `audience`.
     pub fn issue(&self, audience: Audience) -> String {
-        let token = format!(
-            "fake.{:016x}{:016x}{:016x}",
-            random_u64(),
-            random_u64(),
-            random_u64()
-        );
+        let token = format!("fake.{:016x}{:016x}{:016x}", random_u64(), random_u64(), random_u64());
         lock(&self.issued).insert(token.clone(), audience);
         token
     }

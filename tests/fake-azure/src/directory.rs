@@ -14,16 +14,6 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    pub fn odata_type(self) -> &'static str {
-        match self {
-            ObjectKind::User => "#microsoft.graph.user",
-            ObjectKind::Group => "#microsoft.graph.group",
-            ObjectKind::ServicePrincipal => "#microsoft.graph.servicePrincipal",
-            ObjectKind::Device => StubKind::Device.odata_type(),
-            ObjectKind::OrgContact => StubKind::OrgContact.odata_type(),
-        }
-    }
-
     /// The `principalType` Graph and ARM use for assignments; `None` for objects that cannot be principals.
     pub fn principal_type(self) -> Option<&'static str> {
         match self {
@@ -80,11 +70,7 @@ pub struct Directory {
 
 impl Directory {
     pub fn new(tenant: Tenant) -> Self {
-        let mut directory = Directory {
-            tenant,
-            by_id: HashMap::new(),
-            users_by_upn: HashMap::new(),
-        };
+        let mut directory = Directory { tenant, by_id: HashMap::new(), users_by_upn: HashMap::new() };
         directory.reindex();
         directory
     }
@@ -137,7 +123,9 @@ impl Directory {
         Some(match location.kind {
             ObjectKind::User => DirectoryObject::User(&tenant.users[location.index]),
             ObjectKind::Group => DirectoryObject::Group(&tenant.groups[location.index]),
-            ObjectKind::ServicePrincipal => DirectoryObject::ServicePrincipal(&tenant.service_principals[location.index]),
+            ObjectKind::ServicePrincipal => {
+                DirectoryObject::ServicePrincipal(&tenant.service_principals[location.index])
+            }
             ObjectKind::Device | ObjectKind::OrgContact => DirectoryObject::Stub(&tenant.other_objects[location.index]),
         })
     }
@@ -147,10 +135,7 @@ impl Directory {
         match self.location(id_or_upn) {
             Some(ObjectLocation { kind: ObjectKind::User, index }) => Some(&self.tenant.users[index]),
             Some(_) => None,
-            None => self
-                .users_by_upn
-                .get(&id_or_upn.to_ascii_lowercase())
-                .map(|index| &self.tenant.users[*index]),
+            None => self.users_by_upn.get(&id_or_upn.to_ascii_lowercase()).map(|index| &self.tenant.users[*index]),
         }
     }
 

@@ -42,9 +42,6 @@ impl Faults {
     }
 
     pub fn is_forbidden(&self, path: &str) -> bool {
-        lock(&self.settings)
-            .forbidden_fragments
-            .iter()
-            .any(|fragment| path.contains(fragment.as_str()))
+        lock(&self.settings).forbidden_fragments.iter().any(|fragment| path.contains(fragment.as_str()))
     }
 }

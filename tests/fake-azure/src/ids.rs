@@ -79,9 +79,7 @@ pub fn guid_bytes(guid: &str) -> [u8; 16] {
 
 /// Stable hash for deterministic ids (std's default hasher is not guaranteed stable across releases).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// base64url without padding, the alphabet of Graph's opaque assignment ids.
@@ -118,10 +116,7 @@ pub fn directory_role_assignment_id(role_definition_id: &str, principal_id: &str
 
 /// Seconds since the epoch split into a UTC civil date and time.
 fn utc_now() -> (i64, u32, u32, u64) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0);
     // Howard Hinnant's days-to-civil algorithm.
     let days = (secs / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
@@ -138,12 +133,7 @@ fn utc_now() -> (i64, u32, u32, u64) {
 /// `2018-04-24T18:56:48`, the form of Graph's `innerError.date`.
 pub fn graph_date_now() -> String {
     let (year, month, day, secs) = utc_now();
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// `2020-04-07 20:52:51Z`, the form of the token endpoint's `timestamp`.

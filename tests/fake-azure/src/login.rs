@@ -29,10 +29,7 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
 fn token(shared: &Shared, tenant_in_path: &str, request: &ApiRequest) -> Response {
     let form: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
     let field = |name: &str| {
-        form.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.trim())
-            .filter(|value| !value.is_empty())
+        form.iter().find(|(key, _)| key == name).map(|(_, value)| value.trim()).filter(|value| !value.is_empty())
     };
     let (tenant_id, tenant_name, domain, client_id, client_secret) = {
         let directory = lock(&shared.directory);
@@ -157,10 +154,7 @@ fn login_error(shared: &Shared, status: StatusCode, error: &str, code: u32, desc
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     (
         status,
-        [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store, no-cache"),
-        ],
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8"), (header::CACHE_CONTROL, "no-store, no-cache")],
         body.to_string(),
     )
         .into_response()

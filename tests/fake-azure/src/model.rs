@@ -225,10 +225,7 @@ impl Tenant {
         if self.service_principals.iter().any(|sp| sp.id == id) {
             return Some("#microsoft.graph.servicePrincipal");
         }
-        self.other_objects
-            .iter()
-            .find(|stub| stub.id == id)
-            .map(|stub| stub.kind.odata_type())
+        self.other_objects.iter().find(|stub| stub.id == id).map(|stub| stub.kind.odata_type())
     }
 }
 

@@ -45,10 +45,7 @@ impl PageTokens {
         let position = u64::from_str_radix(&hex[..16], 16).ok()? ^ mix64(salt);
         let page = u32::from_str_radix(&hex[16..24], 16).ok()? ^ (mix64(salt ^ 1) as u32);
         let mac = u32::from_str_radix(&hex[24..], 16).ok()?;
-        let cursor = PageCursor {
-            page_index: page,
-            offset: usize::try_from(position).ok()?,
-        };
+        let cursor = PageCursor { page_index: page, offset: usize::try_from(position).ok()? };
         (self.mac(salt, cursor) == mac).then_some(cursor)
     }
 
@@ -70,17 +67,10 @@ pub struct Page {
 /// Plans one page of `total` items. With `short_pages`, every third page holds only half of `top`
 /// items yet still links onward, as Graph does: clients must follow nextLinks, not count items.
 pub fn plan_page(total: usize, top: usize, cursor: PageCursor, short_pages: bool) -> Page {
-    let len = if short_pages && cursor.page_index % 3 == 2 {
-        (top / 2).max(1)
-    } else {
-        top
-    };
+    let len = if short_pages && cursor.page_index % 3 == 2 { (top / 2).max(1) } else { top };
     let start = cursor.offset.min(total);
     let end = start.saturating_add(len).min(total);
-    let next = (end < total).then_some(PageCursor {
-        page_index: cursor.page_index + 1,
-        offset: end,
-    });
+    let next = (end < total).then_some(PageCursor { page_index: cursor.page_index + 1, offset: end });
     Page { items: start..end, next }
 }
 

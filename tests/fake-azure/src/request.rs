@@ -20,13 +20,7 @@ impl ApiRequest {
             .filter(|segment| !segment.is_empty())
             .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
             .collect();
-        ApiRequest {
-            method,
-            segments,
-            query: Query::parse(raw_query.unwrap_or("")),
-            headers,
-            body,
-        }
+        ApiRequest { method, segments, query: Query::parse(raw_query.unwrap_or("")), headers, body }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -47,18 +41,12 @@ pub struct Query {
 
 impl Query {
     pub fn parse(raw: &str) -> Self {
-        Query {
-            raw: raw.to_owned(),
-            pairs: form_urlencoded::parse(raw.as_bytes()).into_owned().collect(),
-        }
+        Query { raw: raw.to_owned(), pairs: form_urlencoded::parse(raw.as_bytes()).into_owned().collect() }
     }
 
     /// The value of a parameter; OData system options are matched case-insensitively, as Graph does.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case(key))
-            .map(|(_, value)| value.as_str())
+        self.pairs.iter().find(|(name, _)| name.trim().eq_ignore_ascii_case(key)).map(|(_, value)| value.as_str())
     }
 
     /// The raw query without `key`, for building a nextLink that repeats the original query.

@@ -33,10 +33,7 @@ impl LoggedRequest {
             method: method.to_owned(),
             path_and_query: path_and_query.to_owned(),
             authorization: headers.get("authorization").map(text),
-            headers: headers
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), text(value)))
-                .collect(),
+            headers: headers.iter().map(|(name, value)| (name.as_str().to_owned(), text(value))).collect(),
             status,
         }
     }

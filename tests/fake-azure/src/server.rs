@@ -61,9 +61,7 @@ impl Shared {
         if let Some(status) = self.faults.scripted_failure() {
             return Err(Refusal::ScriptedFailure(status));
         }
-        self.tokens
-            .check(request.header("authorization"), audience)
-            .map_err(Refusal::Unauthenticated)?;
+        self.tokens.check(request.header("authorization"), audience).map_err(Refusal::Unauthenticated)?;
         if let Some(retry_after) = self.throttle.should_throttle() {
             return Err(Refusal::Throttled { retry_after });
         }
@@ -112,10 +110,8 @@ impl FakeAzure {
         let tasks = [(login, Service::Login), (graph, Service::Graph), (arm, Service::Arm)]
             .into_iter()
             .map(|((listener, _), service)| {
-                let router = Router::new().fallback(serve).with_state(Listener {
-                    service,
-                    shared: Arc::clone(&shared),
-                });
+                let router =
+                    Router::new().fallback(serve).with_state(Listener { service, shared: Arc::clone(&shared) });
                 tokio::spawn(async move {
                     if let Err(error) = axum::serve(listener, router).await {
                         tracing::error!(?service, %error, "fake Azure listener stopped");
@@ -200,19 +196,12 @@ async fn bind(service: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
 
 async fn serve(State(listener): State<Listener>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let path_and_query =
+        parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let response = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
-            let request = ApiRequest::new(
-                parts.method.clone(),
-                parts.uri.path(),
-                parts.uri.query(),
-                parts.headers.clone(),
-                body,
-            );
+            let request =
+                ApiRequest::new(parts.method.clone(), parts.uri.path(), parts.uri.query(), parts.headers.clone(), body);
             let shared = &listener.shared;
             match listener.service {
                 Service::Login => login::handle(shared, &request),

@@ -21,13 +21,7 @@ pub struct Throttle {
 
 impl Default for Throttle {
     fn default() -> Self {
-        Throttle {
-            settings: Mutex::new(ThrottleSettings {
-                every: 0,
-                seen: 0,
-                retry_after_secs: 0.05,
-            }),
-        }
+        Throttle { settings: Mutex::new(ThrottleSettings { every: 0, seen: 0, retry_after_secs: 0.05 }) }
     }
 }
 
@@ -50,7 +44,7 @@ impl Throttle {
             return None;
         }
         settings.seen += 1;
-        (settings.seen % u64::from(settings.every) == 0).then(|| format_retry_after(settings.retry_after_secs))
+        settings.seen.is_multiple_of(u64::from(settings.every)).then(|| format_retry_after(settings.retry_after_secs))
     }
 }
 
@@ -63,13 +57,23 @@ fn format_retry_after(secs: f64) -> String {
 /// The resource-unit cost of a Graph request (identity and access service, per the throttling doc):
 /// `GET users` 2, `GET groups/{id}/members` 3, `transitiveMembers` 5, other requests 1;
 /// `$select` −1, `$expand` +1, `$top` below 20 −1; never below 1.
-pub fn graph_resource_units(method: &Method, resource_segments: &[String], has_select: bool, has_expand: bool, top: Option<usize>) -> u32 {
+pub fn graph_resource_units(
+    method: &Method,
+    resource_segments: &[String],
+    has_select: bool,
+    has_expand: bool,
+    top: Option<usize>,
+) -> u32 {
     let base: i32 = if method != Method::GET {
         1
     } else {
         match resource_segments {
             [users] if users.eq_ignore_ascii_case("users") => 2,
-            [groups, _, members, ..] if groups.eq_ignore_ascii_case("groups") && members.eq_ignore_ascii_case("members") => 3,
+            [groups, _, members, ..]
+                if groups.eq_ignore_ascii_case("groups") && members.eq_ignore_ascii_case("members") =>
+            {
+                3
+            }
             [groups, _, transitive, ..]
                 if groups.eq_ignore_ascii_case("groups") && transitive.eq_ignore_ascii_case("transitiveMembers") =>
             {

@@ -64,14 +64,15 @@ pub fn selection(call: &GraphCall, spec: &CollectionSpec) -> Result<Option<Vec<S
     let Some(raw) = call.request.query.get("$select") else {
         return Ok(None);
     };
-    let names: Vec<String> = raw.split(',').map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect();
-    if !spec.polymorphic {
-        if let Some(unknown) = names.iter().find(|name| canonical_name(spec.selectable, name).is_none()) {
-            return Err(GraphError::bad_request(format!(
-                "Parsing OData Select and Expand failed: Could not find a property named '{unknown}' on type '{}'.",
-                spec.type_name
-            )));
-        }
+    let names: Vec<String> =
+        raw.split(',').map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect();
+    if !spec.polymorphic
+        && let Some(unknown) = names.iter().find(|name| canonical_name(spec.selectable, name).is_none())
+    {
+        return Err(GraphError::bad_request(format!(
+            "Parsing OData Select and Expand failed: Could not find a property named '{unknown}' on type '{}'.",
+            spec.type_name
+        )));
     }
     Ok((!names.is_empty()).then_some(names))
 }
@@ -79,14 +80,11 @@ pub fn selection(call: &GraphCall, spec: &CollectionSpec) -> Result<Option<Vec<S
 fn page_size(call: &GraphCall) -> Result<usize, GraphError> {
     match call.request.query.get("$top") {
         None => Ok(DEFAULT_TOP),
-        Some(text) => text
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|top| (1..=MAX_TOP).contains(top))
-            .ok_or_else(|| {
-                GraphError::bad_request(format!("Invalid page size specified: '{text}'. Must be between 1 and 999 inclusive."))
-            }),
+        Some(text) => text.trim().parse::<usize>().ok().filter(|top| (1..=MAX_TOP).contains(top)).ok_or_else(|| {
+            GraphError::bad_request(format!(
+                "Invalid page size specified: '{text}'. Must be between 1 and 999 inclusive."
+            ))
+        }),
     }
 }
 
@@ -110,7 +108,10 @@ fn unsupported_property(property: &str, spec: &CollectionSpec) -> GraphError {
     )
 }
 
-fn check_properties<'p>(mut properties: impl Iterator<Item = &'p str>, spec: &CollectionSpec) -> Result<(), GraphError> {
+fn check_properties<'p>(
+    mut properties: impl Iterator<Item = &'p str>,
+    spec: &CollectionSpec,
+) -> Result<(), GraphError> {
     match properties.find(|property| canonical_name(spec.filterable, property).is_none()) {
         Some(property) => Err(unsupported_property(property, spec)),
         None => Ok(()),
@@ -118,7 +119,12 @@ fn check_properties<'p>(mut properties: impl Iterator<Item = &'p str>, spec: &Co
 }
 
 /// Serves one page of `items` (or their `$count` when `count_only`).
-pub fn list(call: &GraphCall, spec: &CollectionSpec, items: Vec<&dyn GraphEntity>, count_only: bool) -> Result<GraphReply, GraphError> {
+pub fn list(
+    call: &GraphCall,
+    spec: &CollectionSpec,
+    items: Vec<&dyn GraphEntity>,
+    count_only: bool,
+) -> Result<GraphReply, GraphError> {
     let query = &call.request.query;
     let top = page_size(call)?;
     let select = selection(call, spec)?;

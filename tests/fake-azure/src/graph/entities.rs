@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::directory::DirectoryObject;
 use crate::model::{
-    AppRoleAssignment, DirectoryObjectStub, DirectoryRoleAssignment, DirectoryRoleDefinition,
-    DirectoryRoleEligibility, Group, ServicePrincipal, StubKind, User,
+    AppRoleAssignment, DirectoryObjectStub, DirectoryRoleAssignment, DirectoryRoleDefinition, DirectoryRoleEligibility,
+    Group, ServicePrincipal, StubKind, User,
 };
 
 /// A fixed creation time for seeded objects: the model does not track history.
@@ -44,10 +44,11 @@ pub fn to_json(entity: &dyn GraphEntity, select: Option<&[String]>, with_odata_t
         }
     };
     match select {
-        Some(selected) => selected
-            .iter()
-            .filter_map(|requested| canonical_name(names, requested))
-            .for_each(&mut insert),
+        Some(selected) => {
+            selected.iter().filter_map(|requested| canonical_name(names, requested)).for_each(&mut insert)
+        }
+        // directoryObject collections return each member's full property set (see the owners sample).
+        None if with_odata_type => names.iter().copied().for_each(insert),
         None => entity.default_property_names().iter().copied().for_each(insert),
     }
     object
@@ -169,7 +170,13 @@ impl GraphEntity for Group {
             "mailNickname" => json!(self.display_name.replace(' ', "")),
             "onPremisesSyncEnabled" => json!(self.on_premises_sync_enabled),
             "securityEnabled" => json!(self.security_enabled),
-            "visibility" => is_unified.then(|| json!("Private")).unwrap_or(Value::Null),
+            "visibility" => {
+                if is_unified {
+                    json!("Private")
+                } else {
+                    Value::Null
+                }
+            }
             _ => return None,
         })
     }
@@ -345,7 +352,13 @@ impl GraphEntity for DirectoryRoleDefinition {
             "isEnabled" => json!(self.is_enabled),
             "resourceScopes" => json!(["/"]),
             "templateId" => json!(self.template_id),
-            "version" => self.is_built_in.then(|| json!("1")).unwrap_or(Value::Null),
+            "version" => {
+                if self.is_built_in {
+                    json!("1")
+                } else {
+                    Value::Null
+                }
+            }
             "rolePermissions" => json!([{ "allowedResourceActions": [], "condition": null }]),
             "inheritsPermissionsFrom" => json!([]),
             _ => return None,
@@ -353,15 +366,32 @@ impl GraphEntity for DirectoryRoleDefinition {
     }
 }
 
-/// A role assignment, optionally with its principal expanded (`$expand=principal`).
-pub struct RoleAssignmentView<'a> {
-    pub assignment: &'a DirectoryRoleAssignment,
+/// An entity with its `principal` navigation property expanded (`$expand=principal`), as Graph
+/// allows on role assignments and eligibility schedules.
+pub struct WithPrincipal<'a, E: GraphEntity> {
+    pub entity: &'a E,
     pub principal: Option<Value>,
 }
 
-pub const ROLE_ASSIGNMENT_PROPERTIES: &[&str] = &["id", "principalId", "resourceScope", "directoryScopeId", "roleDefinitionId"];
+impl<E: GraphEntity> GraphEntity for WithPrincipal<'_, E> {
+    fn odata_type(&self) -> &'static str {
+        self.entity.odata_type()
+    }
+    fn property_names(&self) -> &'static [&'static str] {
+        self.entity.property_names()
+    }
+    fn property(&self, name: &str) -> Option<Value> {
+        match name {
+            "principal" => self.principal.clone(),
+            other => self.entity.property(other),
+        }
+    }
+}
 
-impl GraphEntity for RoleAssignmentView<'_> {
+pub const ROLE_ASSIGNMENT_PROPERTIES: &[&str] =
+    &["id", "principalId", "resourceScope", "directoryScopeId", "roleDefinitionId"];
+
+impl GraphEntity for DirectoryRoleAssignment {
     fn odata_type(&self) -> &'static str {
         "#microsoft.graph.unifiedRoleAssignment"
     }
@@ -369,13 +399,11 @@ impl GraphEntity for RoleAssignmentView<'_> {
         ROLE_ASSIGNMENT_PROPERTIES
     }
     fn property(&self, name: &str) -> Option<Value> {
-        let assignment = self.assignment;
         Some(match name {
-            "id" => json!(assignment.id),
-            "principalId" => json!(assignment.principal_id),
-            "resourceScope" | "directoryScopeId" => json!(assignment.directory_scope_id),
-            "roleDefinitionId" => json!(assignment.role_definition_id),
-            "principal" => self.principal.clone()?,
+            "id" => json!(self.id),
+            "principalId" => json!(self.principal_id),
+            "resourceScope" | "directoryScopeId" => json!(self.directory_scope_id),
+            "roleDefinitionId" => json!(self.role_definition_id),
             _ => return None,
         })
     }

@@ -58,8 +58,12 @@ impl Filter {
             Filter::And(parts) => parts.iter().all(|part| part.matches(entity)),
             Filter::Not(inner) => !inner.matches(entity),
             Filter::Compare { property, equal, literal } => values_equal(&lookup(entity, property), literal) == *equal,
-            Filter::StartsWith { property, prefix } => text(property).is_some_and(|value| value.starts_with(&prefix.to_lowercase())),
-            Filter::EndsWith { property, suffix } => text(property).is_some_and(|value| value.ends_with(&suffix.to_lowercase())),
+            Filter::StartsWith { property, prefix } => {
+                text(property).is_some_and(|value| value.starts_with(&prefix.to_lowercase()))
+            }
+            Filter::EndsWith { property, suffix } => {
+                text(property).is_some_and(|value| value.ends_with(&suffix.to_lowercase()))
+            }
         }
     }
 }
@@ -191,18 +195,16 @@ impl Parser {
                 self.expect(Token::Close)?;
                 Ok(inner)
             }
-            Some(Token::Word(word)) if matches!(self.tokens.get(self.position), Some(Token::Open)) => self.function(&word),
+            Some(Token::Word(word)) if matches!(self.tokens.get(self.position), Some(Token::Open)) => {
+                self.function(&word)
+            }
             Some(Token::Word(property)) => {
                 let equal = match self.next() {
                     Some(Token::Word(op)) if op.eq_ignore_ascii_case("eq") => true,
                     Some(Token::Word(op)) if op.eq_ignore_ascii_case("ne") => false,
                     other => return Err(format!("unsupported operator {other:?}")),
                 };
-                Ok(Filter::Compare {
-                    property,
-                    equal,
-                    literal: self.literal()?,
-                })
+                Ok(Filter::Compare { property, equal, literal: self.literal()? })
             }
             other => Err(format!("unexpected {other:?}")),
         }
@@ -232,10 +234,7 @@ impl Parser {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
                 "null" => Ok(Value::Null),
-                _ => word
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .map_err(|_| format!("unsupported literal {word}")),
+                _ => word.parse::<i64>().map(Value::from).map_err(|_| format!("unsupported literal {word}")),
             },
             other => Err(format!("expected a literal, found {other:?}")),
         }
@@ -251,7 +250,7 @@ pub struct Search {
 impl Search {
     pub fn parse(text: &str) -> Result<Search, String> {
         let quoted: Vec<&str> = text.split('"').collect();
-        if quoted.len() < 3 || quoted.len() % 2 == 0 {
+        if quoted.len() < 3 || quoted.len().is_multiple_of(2) {
             return Err("search clauses must be quoted".into());
         }
         let clauses = quoted
@@ -334,7 +333,8 @@ mod tests {
 
     #[test]
     fn parses_functions_and_boolean_operators() {
-        let filter = Filter::parse("endsWith(userPrincipalName,'#EXT#@contoso.com') and not(accountEnabled eq false)").unwrap();
+        let filter =
+            Filter::parse("endsWith(userPrincipalName,'#EXT#@contoso.com') and not(accountEnabled eq false)").unwrap();
         assert!(matches!(filter, Filter::And(ref parts) if parts.len() == 2));
     }
 

@@ -20,7 +20,8 @@ use crate::server::{Refusal, Shared, lock};
 use crate::throttle::graph_resource_units;
 use error::{GraphError, throttled_body};
 
-const GRAPH_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+const GRAPH_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// One Graph request on its way through the routes.
 pub struct GraphCall<'a> {
@@ -36,9 +37,7 @@ impl GraphCall<'_> {
     }
 
     pub fn eventual_consistency(&self) -> bool {
-        self.request
-            .header("consistencylevel")
-            .is_some_and(|level| level.trim().eq_ignore_ascii_case("eventual"))
+        self.request.header("consistencylevel").is_some_and(|level| level.trim().eq_ignore_ascii_case("eventual"))
     }
 
     /// The JSON body of a write; Graph answers 400 when it is not JSON.
@@ -73,9 +72,13 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
     let mut response = match shared.admit(request, Audience::Graph) {
         Err(refusal) => refusal_response(shared, refusal, &request_id, &client_request_id, &error_response),
         Ok(()) => match route(shared, request) {
-            Ok(GraphReply::Json(status, body)) => (status, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response(),
+            Ok(GraphReply::Json(status, body)) => {
+                (status, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response()
+            }
             Ok(GraphReply::NoContent) => StatusCode::NO_CONTENT.into_response(),
-            Ok(GraphReply::Text(text)) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
+            Ok(GraphReply::Text(text)) => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+            }
             Err(error) => error_response(error),
         },
     };
@@ -123,7 +126,8 @@ fn refusal_response(
                 TokenProblem::Unknown => "Access token validation failure.",
                 TokenProblem::WrongAudience(_) => "Access token validation failure. Invalid audience.",
             };
-            let mut response = error_response(GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message));
+            let mut response =
+                error_response(GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message));
             let challenge = format!(
                 "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
                 shared.login_url
@@ -139,7 +143,8 @@ fn refusal_response(
                 (directory.tenant.client_id.clone(), directory.tenant.tenant_id.clone())
             };
             let body = throttled_body(request_id, client_request_id);
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response();
+            let mut response =
+                (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response();
             let headers = response.headers_mut();
             for (name, value) in [
                 ("retry-after", retry_after),
@@ -192,16 +197,22 @@ fn route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError
         ["groups", _, "members", "$count"] if get => reads::group_links(&call, id(1), reads::Link::Members, true),
         ["groups", _, "owners"] if get => reads::group_links(&call, id(1), reads::Link::Owners, false),
         ["groups", _, link @ ("members" | "owners"), "$ref"] if post => writes::add_group_link(&call, id(1), link),
-        ["groups", _, link @ ("members" | "owners"), _, "$ref"] if delete => writes::remove_group_link(&call, id(1), link, id(3)),
+        ["groups", _, link @ ("members" | "owners"), _, "$ref"] if delete => {
+            writes::remove_group_link(&call, id(1), link, id(3))
+        }
         ["serviceprincipals"] if get => reads::service_principals(&call, false),
         ["serviceprincipals", "$count"] if get => reads::service_principals(&call, true),
         ["serviceprincipals", _] if get => reads::service_principal(&call, id(1)),
         ["serviceprincipals", _, "owners"] if get => reads::service_principal_owners(&call, id(1)),
         ["serviceprincipals", _, "owners", "$ref"] if post => writes::add_service_principal_owner(&call, id(1)),
-        ["serviceprincipals", _, "owners", _, "$ref"] if delete => writes::remove_service_principal_owner(&call, id(1), id(3)),
+        ["serviceprincipals", _, "owners", _, "$ref"] if delete => {
+            writes::remove_service_principal_owner(&call, id(1), id(3))
+        }
         ["serviceprincipals", _, "approleassignedto"] if get => reads::app_role_assigned_to(&call, id(1)),
         ["serviceprincipals", _, "approleassignedto"] if post => writes::assign_app_role(&call, id(1)),
-        ["serviceprincipals", _, "approleassignedto", _] if delete => writes::remove_app_role_assignment(&call, id(1), id(3)),
+        ["serviceprincipals", _, "approleassignedto", _] if delete => {
+            writes::remove_app_role_assignment(&call, id(1), id(3))
+        }
         ["directoryobjects", _] if get => reads::directory_object(&call, id(1)),
         ["rolemanagement", "directory", rest @ ..] => role_management::route(&call, rest, &original[2..]),
         _ => Err(GraphError::unknown_segment(original.last().map_or("", String::as_str))),

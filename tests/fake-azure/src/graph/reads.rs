@@ -25,23 +25,10 @@ const USER_FILTERS: &[&str] = &[
     "jobTitle",
     "employeeId",
 ];
-const GROUP_FILTERS: &[&str] = &[
-    "id",
-    "displayName",
-    "mail",
-    "mailEnabled",
-    "securityEnabled",
-    "onPremisesSyncEnabled",
-    "isAssignableToRole",
-];
-const SERVICE_PRINCIPAL_FILTERS: &[&str] = &[
-    "id",
-    "appId",
-    "displayName",
-    "servicePrincipalType",
-    "accountEnabled",
-    "appOwnerOrganizationId",
-];
+const GROUP_FILTERS: &[&str] =
+    &["id", "displayName", "mail", "mailEnabled", "securityEnabled", "onPremisesSyncEnabled", "isAssignableToRole"];
+const SERVICE_PRINCIPAL_FILTERS: &[&str] =
+    &["id", "appId", "displayName", "servicePrincipalType", "accountEnabled", "appOwnerOrganizationId"];
 
 fn user_spec() -> CollectionSpec {
     CollectionSpec::new("users", USER_PROPERTIES, "microsoft.graph.user").filterable(USER_FILTERS)
@@ -98,11 +85,8 @@ pub fn mailbox_settings(call: &GraphCall, id: &str, purpose_only: bool) -> Resul
         "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
         "userPurpose": purpose,
     });
-    let selected: Option<Vec<String>> = call
-        .request
-        .query
-        .get("$select")
-        .map(|raw| raw.split(',').map(|name| name.trim().to_owned()).collect());
+    let selected: Option<Vec<String>> =
+        call.request.query.get("$select").map(|raw| raw.split(',').map(|name| name.trim().to_owned()).collect());
     let mut body = serde_json::Map::new();
     match &selected {
         Some(names) => {
@@ -191,10 +175,7 @@ pub fn app_role_assigned_to(call: &GraphCall, id: &str) -> Result<GraphReply, Gr
     let views: Vec<AppRoleAssignmentView> = sp
         .app_role_assigned_to
         .iter()
-        .map(|assignment| AppRoleAssignmentView {
-            assignment,
-            resource_display_name: &sp.display_name,
-        })
+        .map(|assignment| AppRoleAssignmentView { assignment, resource_display_name: &sp.display_name })
         .collect();
     let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
     let spec = CollectionSpec::new(

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use super::collection::{CollectionSpec, entity, list};
 use super::entities::{
-    ELIGIBILITY_PROPERTIES, GraphEntity, ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES, RoleAssignmentView, to_json,
+    ELIGIBILITY_PROPERTIES, GraphEntity, ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES, WithPrincipal,
+    to_json,
 };
 use super::error::GraphError;
 use super::{GraphCall, GraphReply};
@@ -31,8 +32,12 @@ pub fn route(call: &GraphCall, lowered: &[&str], original: &[String]) -> Result<
 }
 
 fn definitions_spec() -> CollectionSpec {
-    CollectionSpec::new("roleManagement/directory/roleDefinitions", ROLE_DEFINITION_PROPERTIES, "microsoft.graph.unifiedRoleDefinition")
-        .filterable(&["id", "displayName", "isBuiltIn", "templateId"])
+    CollectionSpec::new(
+        "roleManagement/directory/roleDefinitions",
+        ROLE_DEFINITION_PROPERTIES,
+        "microsoft.graph.unifiedRoleDefinition",
+    )
+    .filterable(&["id", "displayName", "isBuiltIn", "templateId"])
 }
 
 fn role_definitions(call: &GraphCall) -> Result<GraphReply, GraphError> {
@@ -56,25 +61,36 @@ fn find_definition<'a>(directory: &'a Directory, id: &str) -> Option<&'a crate::
         .find(|role| role.id.eq_ignore_ascii_case(id) || role.template_id.eq_ignore_ascii_case(id))
 }
 
-fn role_assignments(call: &GraphCall) -> Result<GraphReply, GraphError> {
-    let directory = lock(&call.shared.directory);
-    let expand_principal = call
-        .request
-        .query
-        .get("$expand")
-        .is_some_and(|expand| expand.trim().eq_ignore_ascii_case("principal"));
-    let views: Vec<RoleAssignmentView> = directory
-        .tenant
-        .role_assignments
-        .iter()
-        .map(|assignment| RoleAssignmentView {
-            assignment,
-            principal: expand_principal
-                .then(|| directory.object(&assignment.principal_id))
+/// Whether the request asks for `$expand=principal`.
+fn expands_principal(call: &GraphCall) -> bool {
+    call.request.query.get("$expand").is_some_and(|expand| expand.trim().eq_ignore_ascii_case("principal"))
+}
+
+/// Pairs each item with its principal when `$expand=principal` asks for it.
+fn with_principals<'a, E: GraphEntity>(
+    call: &GraphCall,
+    directory: &Directory,
+    items: impl Iterator<Item = (&'a E, &'a str)>,
+) -> Vec<WithPrincipal<'a, E>>
+where
+    E: 'a,
+{
+    let expand = expands_principal(call);
+    items
+        .map(|(entity, principal_id)| WithPrincipal {
+            entity,
+            principal: expand
+                .then(|| directory.object(principal_id))
                 .flatten()
                 .map(|principal| Value::Object(to_json(principal.entity(), None, true))),
         })
-        .collect();
+        .collect()
+}
+
+fn role_assignments(call: &GraphCall) -> Result<GraphReply, GraphError> {
+    let directory = lock(&call.shared.directory);
+    let assignments = directory.tenant.role_assignments.iter().map(|a| (a, a.principal_id.as_str()));
+    let views = with_principals(call, &directory, assignments);
     let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
     let spec = CollectionSpec::new(
         "roleManagement/directory/roleAssignments",
@@ -94,8 +110,13 @@ fn required(body: &Value, name: &str) -> Result<String, GraphError> {
 }
 
 /// Checks the principal and role of a new (eligible or active) assignment; returns the role's id.
-fn validate_assignment(directory: &Directory, principal_id: &str, role_definition_id: &str) -> Result<String, GraphError> {
-    let role = find_definition(directory, role_definition_id).ok_or_else(|| GraphError::not_found(role_definition_id))?;
+fn validate_assignment(
+    directory: &Directory,
+    principal_id: &str,
+    role_definition_id: &str,
+) -> Result<String, GraphError> {
+    let role =
+        find_definition(directory, role_definition_id).ok_or_else(|| GraphError::not_found(role_definition_id))?;
     match directory.kind_of(principal_id) {
         Some(ObjectKind::User | ObjectKind::ServicePrincipal) => Ok(role.id.clone()),
         Some(ObjectKind::Group) => {
@@ -151,10 +172,8 @@ fn create_role_assignment(call: &GraphCall) -> Result<GraphReply, GraphError> {
 fn delete_role_assignment(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {
     let mut directory = lock(&call.shared.directory);
     let assignments = &mut directory.tenant.role_assignments;
-    let position = assignments
-        .iter()
-        .position(|assignment| assignment.id == id)
-        .ok_or_else(|| GraphError::not_found(id))?;
+    let position =
+        assignments.iter().position(|assignment| assignment.id == id).ok_or_else(|| GraphError::not_found(id))?;
     assignments.remove(position);
     Ok(GraphReply::NoContent)
 }
@@ -170,13 +189,15 @@ fn premium_license_required() -> GraphError {
 fn role_eligibility_schedules(call: &GraphCall) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
     let eligibilities = directory.tenant.role_eligibilities.as_ref().ok_or_else(premium_license_required)?;
-    let items = eligibilities.iter().map(|eligibility| eligibility as &dyn GraphEntity).collect();
+    let views = with_principals(call, &directory, eligibilities.iter().map(|e| (e, e.principal_id.as_str())));
+    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
     let spec = CollectionSpec::new(
         "roleManagement/directory/roleEligibilitySchedules",
         ELIGIBILITY_PROPERTIES,
         "microsoft.graph.unifiedRoleEligibilitySchedule",
     )
-    .filterable(ASSIGNMENT_FILTERS);
+    .filterable(ASSIGNMENT_FILTERS)
+    .expandable(&["principal"]);
     list(call, &spec, items, false)
 }
 
@@ -197,7 +218,11 @@ fn role_eligibility_request(call: &GraphCall) -> Result<GraphReply, GraphError> 
     });
     let (status, target_schedule_id) = match (action.as_str(), existing) {
         ("adminAssign", Some(_)) => {
-            return Err(GraphError::new(StatusCode::BAD_REQUEST, "RoleAssignmentExists", "The Role assignment already exists."));
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "RoleAssignmentExists",
+                "The Role assignment already exists.",
+            ));
         }
         ("adminAssign", None) => {
             let id = random_guid();

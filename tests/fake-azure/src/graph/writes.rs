@@ -63,7 +63,12 @@ pub fn add_group_link(call: &GraphCall, group_id: &str, link: &str) -> Result<Gr
 }
 
 /// `DELETE /groups/{id}/members/{memberId}/$ref` and `/owners/{ownerId}/$ref`.
-pub fn remove_group_link(call: &GraphCall, group_id: &str, link: &str, object_id: &str) -> Result<GraphReply, GraphError> {
+pub fn remove_group_link(
+    call: &GraphCall,
+    group_id: &str,
+    link: &str,
+    object_id: &str,
+) -> Result<GraphReply, GraphError> {
     let mut directory = lock(&call.shared.directory);
     let index = directory.group_index(group_id).ok_or_else(|| GraphError::not_found(group_id))?;
     let group = &mut directory.tenant.groups[index];
@@ -72,10 +77,8 @@ pub fn remove_group_link(call: &GraphCall, group_id: &str, link: &str, object_id
 }
 
 fn remove_id(ids: &mut Vec<String>, object_id: &str) -> Result<GraphReply, GraphError> {
-    let position = ids
-        .iter()
-        .position(|id| id.eq_ignore_ascii_case(object_id))
-        .ok_or_else(|| GraphError::not_found(object_id))?;
+    let position =
+        ids.iter().position(|id| id.eq_ignore_ascii_case(object_id)).ok_or_else(|| GraphError::not_found(object_id))?;
     ids.remove(position);
     Ok(GraphReply::NoContent)
 }
@@ -85,11 +88,12 @@ pub fn add_service_principal_owner(call: &GraphCall, sp_id: &str) -> Result<Grap
     let mut directory = lock(&call.shared.directory);
     let index = directory.service_principal_index(sp_id).ok_or_else(|| GraphError::not_found(sp_id))?;
     check_owner_kind(&directory, &object_id)?;
+    let canonical_id = directory.object(&object_id).map_or(object_id, |object| object.entity_id().to_owned());
     let owners = &mut directory.tenant.service_principals[index].owners;
-    if owners.iter().any(|id| id.eq_ignore_ascii_case(&object_id)) {
+    if owners.iter().any(|id| id.eq_ignore_ascii_case(&canonical_id)) {
         return Err(already_exists("owners"));
     }
-    owners.push(object_id);
+    owners.push(canonical_id);
     Ok(GraphReply::NoContent)
 }
 
@@ -128,11 +132,15 @@ pub fn assign_app_role(call: &GraphCall, sp_id: &str) -> Result<GraphReply, Grap
     let principal_id = principal.entity_id().to_owned();
     let sp = &directory.tenant.service_principals[index];
     if app_role_id != DEFAULT_ACCESS_ROLE {
-        let role = sp
-            .app_roles
-            .iter()
-            .find(|role| role.id.eq_ignore_ascii_case(&app_role_id) && role.is_enabled)
-            .ok_or_else(|| GraphError::bad_request(format!("Permission being assigned was not found on application '{}'.", sp.app_id)))?;
+        let role =
+            sp.app_roles.iter().find(|role| role.id.eq_ignore_ascii_case(&app_role_id) && role.is_enabled).ok_or_else(
+                || {
+                    GraphError::bad_request(format!(
+                        "Permission being assigned was not found on application '{}'.",
+                        sp.app_id
+                    ))
+                },
+            )?;
         let needed = if kind == Some(ObjectKind::ServicePrincipal) { "Application" } else { "User" };
         if !role.allowed_member_types.iter().any(|allowed| allowed == needed) {
             return Err(GraphError::bad_request(format!(
@@ -140,11 +148,10 @@ pub fn assign_app_role(call: &GraphCall, sp_id: &str) -> Result<GraphReply, Grap
             )));
         }
     }
-    if sp
-        .app_role_assigned_to
-        .iter()
-        .any(|existing| existing.principal_id.eq_ignore_ascii_case(&principal_id) && existing.app_role_id.eq_ignore_ascii_case(&app_role_id))
-    {
+    if sp.app_role_assigned_to.iter().any(|existing| {
+        existing.principal_id.eq_ignore_ascii_case(&principal_id)
+            && existing.app_role_id.eq_ignore_ascii_case(&app_role_id)
+    }) {
         return Err(GraphError::bad_request("Permission being assigned already exists on the object"));
     }
     let assignment = AppRoleAssignment {
@@ -172,7 +179,11 @@ pub fn assign_app_role(call: &GraphCall, sp_id: &str) -> Result<GraphReply, Grap
 }
 
 /// `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`.
-pub fn remove_app_role_assignment(call: &GraphCall, sp_id: &str, assignment_id: &str) -> Result<GraphReply, GraphError> {
+pub fn remove_app_role_assignment(
+    call: &GraphCall,
+    sp_id: &str,
+    assignment_id: &str,
+) -> Result<GraphReply, GraphError> {
     let mut directory = lock(&call.shared.directory);
     let index = directory.service_principal_index(sp_id).ok_or_else(|| GraphError::not_found(sp_id))?;
     let assignments = &mut directory.tenant.service_principals[index].app_role_assigned_to;

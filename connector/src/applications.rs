@@ -1,0 +1,383 @@
+//! `enterprise_application` resources: service principals of type `Application`, with an
+//! `owners` entitlement, one `assignment:<appRoleId>` per enabled app role, and the all-zero
+//! "default access".
+//!
+//! App roles that allow only applications are included: they are application permissions
+//! ("Directory.ReadWrite.All on Microsoft Graph" held by another app), exactly what an access
+//! review must see. They are granted to enterprise applications and managed identities; roles
+//! for users are granted to users and groups.
+//!
+//! The listed resource carries its app roles in `profile-json.app_roles`, so `list-entitlements`
+//! makes no request. Assignments are paged from `appRoleAssignedTo`, never read through
+//! `$expand` (which truncates). An assignment of a role the application no longer defines (or
+//! has disabled) has no entitlement to belong to: it is reported as a gap, never dropped.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::contract::{
+    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionOutcome,
+    ProvisionResult, Resource, ResourcePage, ResourceRef,
+};
+use crate::graph::{Graph, is_already_exists, segment};
+use crate::http::{ApiRequest, Verb, call_label};
+use crate::ids::{DEFAULT_ACCESS_APP_ROLE, EntitlementId, Principal, ResourceType, Slug, require_guid};
+use crate::notices::{gap, gap_if_forbidden};
+use crate::paging::{PageToken, Phase, following};
+use crate::principals::{GrantSink, PrincipalResolver, holders_page};
+use crate::provisioning::{add_reference, outcome, remove_reference};
+
+const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
+const READ_APPLICATIONS: &str = "Application.Read.All";
+const WRITE_OWNERS: &str = "Application.ReadWrite.All";
+const WRITE_ASSIGNMENTS: &str = "AppRoleAssignment.ReadWrite.All";
+const GRANT_PHASES: &[Phase] = &[Phase::AppRoleAssignments, Phase::Owners];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePrincipal {
+    id: String,
+    app_id: Option<String>,
+    display_name: Option<String>,
+    account_enabled: Option<bool>,
+    #[serde(default)]
+    app_roles: Vec<AppRole>,
+    app_owner_organization_id: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppRole {
+    id: String,
+    display_name: Option<String>,
+    value: Option<String>,
+    description: Option<String>,
+    is_enabled: Option<bool>,
+    #[serde(default)]
+    allowed_member_types: Vec<String>,
+}
+
+/// An enabled app role as `profile-json.app_roles` carries it.
+#[derive(Deserialize)]
+struct ProfileAppRole {
+    id: String,
+    display_name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    allowed_member_types: Vec<String>,
+}
+
+impl ProfileAppRole {
+    /// Users and groups hold roles for users; applications and managed identities hold roles
+    /// for applications (application permissions).
+    fn grantable_to(&self) -> Vec<String> {
+        let mut principals = Vec::new();
+        if self.allowed_member_types.iter().any(|kind| kind == "User") {
+            principals.extend(["user", "group"].map(String::from));
+        }
+        if self.allowed_member_types.iter().any(|kind| kind == "Application") {
+            principals.extend(["enterprise_application", "managed_identity"].map(String::from));
+        }
+        principals
+    }
+}
+
+#[derive(Deserialize)]
+struct ApplicationProfile {
+    app_roles: Option<Vec<ProfileAppRole>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppRoleAssignment {
+    id: String,
+    app_role_id: String,
+    principal_id: String,
+    principal_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Organization {
+    id: String,
+}
+
+/// `GET /v1.0/servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=...&$top=N`.
+/// The first page also reads `GET /v1.0/organization?$select=id` for the tenant id behind
+/// `owned_by_this_tenant`; the page token carries it to the following pages.
+pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+    let graph = Graph::new(config);
+    let token = PageToken::decode(page_token, &[Phase::Resources], graph.base_url())?;
+    let mut notices = Vec::new();
+    let tenant_id = match (token.next_link.is_some(), token.tenant_id) {
+        (true, known) => known,
+        (false, _) => own_tenant_id(&graph, &mut notices)?,
+    };
+    let url = token.next_link.unwrap_or_else(|| {
+        graph.url(
+            "/servicePrincipals",
+            &[("$filter", "servicePrincipalType eq 'Application'"), ("$select", SELECT), ("$top", graph.page_size())],
+        )
+    });
+    let page = graph.collection::<ServicePrincipal>(url, false, READ_APPLICATIONS)?;
+    let items =
+        page.value.into_iter().map(|application| application_resource(application, tenant_id.as_deref())).collect();
+    let next_page_token = page
+        .next_link
+        .map(|next_link| PageToken { phase: Phase::Resources, next_link: Some(next_link), tenant_id }.encode());
+    Ok(ResourcePage { items, next_page_token, notices })
+}
+
+fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<String>, ConnectorError> {
+    let url = graph.url("/organization", &[("$select", "id")]);
+    let call = call_label(Verb::Get, &url);
+    match graph.collection::<Organization>(url, false, "Organization.Read.All") {
+        Ok(page) => Ok(page.value.into_iter().next().map(|organization| organization.id)),
+        Err(error) => {
+            let notice = gap_if_forbidden(error, call)?;
+            notices.push(gap(
+                notice.subject,
+                format!("{}: owned_by_this_tenant is unknown (null)", notice.message),
+                notice.missing_permission,
+            ));
+            Ok(None)
+        }
+    }
+}
+
+fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>) -> Resource {
+    let assignable_roles: Vec<_> = application
+        .app_roles
+        .iter()
+        .filter(|role| role.is_enabled.unwrap_or(true))
+        .map(|role| {
+            json!({
+                "id": role.id.to_ascii_lowercase(),
+                "display_name": role.display_name,
+                "value": role.value,
+                "description": role.description,
+                "allowed_member_types": role.allowed_member_types,
+            })
+        })
+        .collect();
+    let owned_by_this_tenant = tenant_id.map(|tenant| {
+        application.app_owner_organization_id.as_deref().is_some_and(|owner| owner.eq_ignore_ascii_case(tenant))
+    });
+    let profile = json!({
+        "app_id": application.app_id,
+        "enabled": application.account_enabled,
+        "owned_by_this_tenant": owned_by_this_tenant,
+        "owner_organization_id": application.app_owner_organization_id,
+        "tags": application.tags,
+        "app_roles": assignable_roles,
+    });
+    Resource {
+        resource_type: ResourceType::EnterpriseApplication.as_str().to_owned(),
+        display_name: application.display_name.unwrap_or_else(|| application.id.clone()),
+        id: application.id,
+        parent: None,
+        profile_json: profile.to_string(),
+    }
+}
+
+fn profile_app_roles(application: &Resource) -> Result<Option<Vec<ProfileAppRole>>, ConnectorError> {
+    serde_json::from_str::<ApplicationProfile>(&application.profile_json)
+        .map(|profile| profile.app_roles)
+        .map_err(|error| {
+            ConnectorError::InvalidConfig(format!(
+                "profile-json of enterprise application {} is unreadable ({error}): pass the resource as list-resources returned it",
+                application.id
+            ))
+        })
+}
+
+/// `owners`, default access, and one `assignment:<appRoleId>` per assignable app role.
+pub fn entitlements(application: &Resource) -> Result<EntitlementPage, ConnectorError> {
+    let name = &application.display_name;
+    let entitlement = |slug: Slug, display_name: String, description: String, purpose| Entitlement {
+        id: EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, slug.clone()).render(),
+        resource: ResourceRef { resource_type: application.resource_type.clone(), id: application.id.clone() },
+        slug: slug.render(),
+        display_name,
+        description,
+        purpose,
+        grantable_to: slug.grantable_to_names(),
+    };
+    let mut items = vec![
+        entitlement(
+            Slug::Owners,
+            format!("{name} owners"),
+            format!("Owners of the enterprise application {name}"),
+            EntitlementPurpose::Ownership,
+        ),
+        entitlement(
+            Slug::AppRole(DEFAULT_ACCESS_APP_ROLE.to_owned()),
+            format!("{name}: default access"),
+            format!("Assignment to {name} without a specific app role"),
+            EntitlementPurpose::Assignment,
+        ),
+    ];
+    for role in profile_app_roles(application)?.unwrap_or_default() {
+        let grantable_to = role.grantable_to();
+        let role_name = role.display_name.clone().unwrap_or_else(|| role.id.clone());
+        let mut item = entitlement(
+            Slug::AppRole(role.id.to_ascii_lowercase()),
+            format!("{name}: {role_name}"),
+            role.description.clone().unwrap_or_else(|| format!("App role {role_name} of {name}")),
+            EntitlementPurpose::Assignment,
+        );
+        item.grantable_to = grantable_to;
+        items.push(item);
+    }
+    Ok(EntitlementPage { items, next_page_token: None, notices: Vec::new() })
+}
+
+/// App role assignments (`GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo?$top=N`), then
+/// owners (`GET /v1.0/servicePrincipals/{id}/owners?$select=id,servicePrincipalType&$top=N`),
+/// each through all its nextLinks.
+pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
+    require_guid(ResourceType::EnterpriseApplication, &application.id)?;
+    let graph = Graph::new(config);
+    let token = PageToken::decode(page_token, GRANT_PHASES, graph.base_url())?;
+    let application_path = format!("/servicePrincipals/{}", segment(&application.id));
+    let mut resolver = PrincipalResolver::new(&graph);
+    let mut sink = GrantSink::default();
+    let next_link = if token.phase == Phase::Owners {
+        let url = token.next_link.unwrap_or_else(|| {
+            graph.url(
+                &format!("{application_path}/owners"),
+                &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
+            )
+        });
+        let entitlement_id =
+            EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
+        holders_page(&graph, &mut resolver, url, &entitlement_id, READ_APPLICATIONS, &mut sink)?
+    } else {
+        let url = token.next_link.unwrap_or_else(|| {
+            graph.url(&format!("{application_path}/appRoleAssignedTo"), &[("$top", graph.page_size())])
+        });
+        let known_roles: Option<HashSet<String>> = profile_app_roles(application)?.map(|roles| {
+            roles
+                .into_iter()
+                .map(|role| role.id.to_ascii_lowercase())
+                .chain([DEFAULT_ACCESS_APP_ROLE.to_owned()])
+                .collect()
+        });
+        let call = call_label(Verb::Get, &url);
+        match graph.collection::<AppRoleAssignment>(url, false, READ_APPLICATIONS) {
+            Ok(page) => {
+                for assignment in page.value {
+                    let app_role_id = assignment.app_role_id.to_ascii_lowercase();
+                    if known_roles.as_ref().is_some_and(|known| !known.contains(&app_role_id)) {
+                        sink.notices.push(gap(
+                            format!("app role assignment {} on {}", assignment.id, application.id),
+                            format!(
+                                "{} {} holds app role {app_role_id}, which the application no longer defines or has disabled: not represented as a grant",
+                                assignment.principal_type.as_deref().unwrap_or("principal"),
+                                assignment.principal_id
+                            ),
+                            None,
+                        ));
+                        continue;
+                    }
+                    let entitlement_id = EntitlementId::new(
+                        ResourceType::EnterpriseApplication,
+                        &application.id,
+                        Slug::AppRole(app_role_id),
+                    )
+                    .render();
+                    let holder =
+                        resolver.by_principal_type(&assignment.principal_id, assignment.principal_type.as_deref())?;
+                    sink.add(&entitlement_id, holder);
+                }
+                page.next_link
+            }
+            Err(error) => {
+                sink.notices.push(gap_if_forbidden(error, call)?);
+                None
+            }
+        }
+    };
+    Ok(GrantPage {
+        items: sink.items,
+        next_page_token: following(GRANT_PHASES, token.phase, next_link),
+        notices: sink.notices,
+    })
+}
+
+pub fn grant(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let graph = Graph::new(config);
+    let application_path = format!("/servicePrincipals/{}", segment(&entitlement.resource_id));
+    match &entitlement.slug {
+        Slug::Owners => {
+            add_reference(&graph, &format!("{application_path}/owners"), entitlement, principal, WRITE_OWNERS)
+        }
+        Slug::AppRole(app_role_id) => {
+            let body = json!({
+                "principalId": principal.id,
+                "resourceId": entitlement.resource_id,
+                "appRoleId": app_role_id,
+            });
+            let url = graph.url(&format!("{application_path}/appRoleAssignedTo"), &[]);
+            let response = graph.send(ApiRequest::with_json(Verb::Post, url, &body))?;
+            if response.is_success() {
+                Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
+            } else if is_already_exists(&response) {
+                Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
+            } else {
+                Err(response.into_error(Some(WRITE_ASSIGNMENTS.to_owned())))
+            }
+        }
+        _ => Err(not_an_application_entitlement(entitlement)),
+    }
+}
+
+/// Owners: `DELETE .../owners/{id}/$ref`. App roles: every page of `appRoleAssignedTo` is read
+/// and only the assignments of THAT app role to THAT principal are deleted.
+pub fn revoke(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let graph = Graph::new(config);
+    let application_path = format!("/servicePrincipals/{}", segment(&entitlement.resource_id));
+    match &entitlement.slug {
+        Slug::Owners => {
+            remove_reference(&graph, &format!("{application_path}/owners"), entitlement, principal, WRITE_OWNERS)
+        }
+        Slug::AppRole(app_role_id) => {
+            let url = graph.url(&format!("{application_path}/appRoleAssignedTo"), &[("$top", graph.page_size())]);
+            let assignments: Vec<AppRoleAssignment> = graph.collection_all(url, WRITE_ASSIGNMENTS)?;
+            let mut revoked_any = false;
+            let mut request_id = None;
+            for assignment in assignments.iter().filter(|assignment| {
+                assignment.app_role_id.eq_ignore_ascii_case(app_role_id)
+                    && assignment.principal_id.eq_ignore_ascii_case(&principal.id)
+            }) {
+                let url = graph.url(&format!("{application_path}/appRoleAssignedTo/{}", segment(&assignment.id)), &[]);
+                let response = graph.send(ApiRequest::delete(url))?;
+                if response.is_success() {
+                    revoked_any = true;
+                    request_id = response.request_id();
+                } else if response.status != 404 {
+                    return Err(response.into_error(Some(WRITE_ASSIGNMENTS.to_owned())));
+                }
+            }
+            let kind = if revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
+            Ok(outcome(kind, entitlement, principal, request_id))
+        }
+        _ => Err(not_an_application_entitlement(entitlement)),
+    }
+}
+
+fn not_an_application_entitlement(entitlement: &EntitlementId) -> ConnectorError {
+    ConnectorError::Unsupported(format!("{} is not an enterprise application entitlement", entitlement.render()))
+}

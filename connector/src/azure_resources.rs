@@ -1,0 +1,186 @@
+//! ARM containers: `tenant` (the tenants the app can see), `subscription` (child of its
+//! tenant) and `resource_group` (listed under a subscription; id `<subscriptionId>:<name>`,
+//! so resource groups named alike in two subscriptions are two resources).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::arm::{Arm, RESOURCE_GROUPS_API_VERSION, RESOURCES_API_VERSION};
+use crate::config::Config;
+use crate::contract::{ConnectorError, Resource, ResourcePage, ResourceRef};
+use crate::http::encode_path_segment;
+use crate::ids::{ResourceType, require_guid};
+use crate::paging::{PageToken, Phase, following};
+
+const PHASES: &[Phase] = &[Phase::Resources];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tenant {
+    tenant_id: String,
+    display_name: Option<String>,
+    default_domain: Option<String>,
+    tenant_category: Option<String>,
+    country: Option<String>,
+    country_code: Option<String>,
+    tenant_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Subscription {
+    subscription_id: String,
+    tenant_id: Option<String>,
+    display_name: Option<String>,
+    state: Option<String>,
+    authorization_source: Option<String>,
+    subscription_policies: Option<SubscriptionPolicies>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionPolicies {
+    quota_id: Option<String>,
+    spending_limit: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceGroup {
+    id: Option<String>,
+    name: String,
+    location: Option<String>,
+    managed_by: Option<String>,
+    properties: Option<ResourceGroupProperties>,
+    #[serde(default)]
+    tags: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceGroupProperties {
+    provisioning_state: Option<String>,
+}
+
+/// `GET /tenants?api-version=2022-12-01`.
+pub fn list_tenants(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+    let arm = Arm::new(config);
+    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
+    let url = token.next_link.unwrap_or_else(|| arm.url("/tenants", RESOURCES_API_VERSION, &[]));
+    let page = arm.collection::<Tenant>(url, "Reader on a subscription of the tenant")?;
+    let items = page
+        .value
+        .into_iter()
+        .map(|tenant| Resource {
+            resource_type: ResourceType::Tenant.as_str().to_owned(),
+            display_name: tenant
+                .display_name
+                .or_else(|| tenant.default_domain.clone())
+                .unwrap_or_else(|| tenant.tenant_id.clone()),
+            profile_json: json!({
+                "default_domain": tenant.default_domain,
+                "category": tenant.tenant_category,
+                "country": tenant.country_code.or(tenant.country),
+                "tenant_type": tenant.tenant_type,
+            })
+            .to_string(),
+            id: tenant.tenant_id,
+            parent: None,
+        })
+        .collect();
+    Ok(ResourcePage {
+        items,
+        next_page_token: following(PHASES, Phase::Resources, page.next_link),
+        notices: Vec::new(),
+    })
+}
+
+/// `GET /subscriptions?api-version=2022-12-01`; each subscription's parent is its tenant.
+pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
+    let arm = Arm::new(config);
+    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
+    let url = token.next_link.unwrap_or_else(|| arm.url("/subscriptions", RESOURCES_API_VERSION, &[]));
+    let page = arm.collection::<Subscription>(url, "Reader on the subscriptions to sync")?;
+    let items = page
+        .value
+        .into_iter()
+        .map(|subscription| {
+            let policies = subscription.subscription_policies.as_ref();
+            Resource {
+                resource_type: ResourceType::Subscription.as_str().to_owned(),
+                display_name: subscription.display_name.clone().unwrap_or_else(|| subscription.subscription_id.clone()),
+                parent: subscription.tenant_id.clone().map(|tenant_id| ResourceRef {
+                    resource_type: ResourceType::Tenant.as_str().to_owned(),
+                    id: tenant_id,
+                }),
+                profile_json: json!({
+                    "state": subscription.state,
+                    "tenant_id": subscription.tenant_id,
+                    "authorization_source": subscription.authorization_source,
+                    "quota_id": policies.and_then(|policies| policies.quota_id.clone()),
+                    "spending_limit": policies.and_then(|policies| policies.spending_limit.clone()),
+                })
+                .to_string(),
+                id: subscription.subscription_id,
+            }
+        })
+        .collect();
+    Ok(ResourcePage {
+        items,
+        next_page_token: following(PHASES, Phase::Resources, page.next_link),
+        notices: Vec::new(),
+    })
+}
+
+/// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription.
+pub fn list_resource_groups(
+    config: &Config,
+    parent: Option<&ResourceRef>,
+    page_token: Option<&str>,
+) -> Result<ResourcePage, ConnectorError> {
+    let subscription_id = parent
+        .filter(|parent| parent.resource_type == ResourceType::Subscription.as_str())
+        .map(|parent| parent.id.as_str())
+        .ok_or_else(|| {
+            ConnectorError::InvalidConfig(
+                "resource_group is listed under a subscription: pass the subscription as parent".to_owned(),
+            )
+        })?;
+    require_guid(ResourceType::Subscription, subscription_id)?;
+    let arm = Arm::new(config);
+    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
+    let scope = format!("/subscriptions/{}", encode_path_segment(subscription_id));
+    let url = token
+        .next_link
+        .unwrap_or_else(|| arm.url(&format!("{scope}/resourcegroups"), RESOURCE_GROUPS_API_VERSION, &[]));
+    let page = arm.collection::<ResourceGroup>(url, &format!("Reader on {scope}"))?;
+    let items = page
+        .value
+        .into_iter()
+        .map(|group| Resource {
+            resource_type: ResourceType::ResourceGroup.as_str().to_owned(),
+            id: format!("{subscription_id}:{}", group.name),
+            display_name: group.name.clone(),
+            parent: Some(ResourceRef {
+                resource_type: ResourceType::Subscription.as_str().to_owned(),
+                id: subscription_id.to_owned(),
+            }),
+            profile_json: json!({
+                "subscription_id": subscription_id,
+                "arm_id": group.id,
+                "location": group.location,
+                "managed_by": group.managed_by,
+                "provisioning_state": group.properties.and_then(|properties| properties.provisioning_state),
+                "tags": group.tags,
+            })
+            .to_string(),
+        })
+        .collect();
+    Ok(ResourcePage {
+        items,
+        next_page_token: following(PHASES, Phase::Resources, page.next_link),
+        notices: Vec::new(),
+    })
+}

@@ -1,0 +1,322 @@
+//! Azure RBAC on a subscription or a resource group: `role:<roleDefinitionGuid>` entitlements,
+//! the role assignments made at exactly that scope, and role assignment writes.
+//!
+//! ARM lists inherited assignments too (`atScope()` returns the scope and its parents): an
+//! assignment belongs to the scope named in its `properties.scope` only, so anything else is
+//! left to the parent. Every (role, principal) pair is kept: nothing is keyed by role alone.
+//!
+//! Role catalogue. Offering every role at every scope explodes (about 500 built-ins times
+//! thousands of resource groups), so by default (`rbac-role-catalogue=bounded`) a scope offers
+//! the roles assigned at that exact scope plus Owner, Contributor, Reader and User Access
+//! Administrator; `all` offers every role definition listed for the subscription.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::arm::{AUTHORIZATION_API_VERSION, Arm};
+use crate::config::{Config, RoleCatalogue};
+use crate::contract::{
+    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionOutcome,
+    ProvisionResult, Resource, ResourceRef,
+};
+use crate::graph::Graph;
+use crate::http::{ApiRequest, Verb, call_label, encode_path_segment};
+use crate::ids::{EntitlementId, Principal, PrincipalType, ResourceGroupId, ResourceType, Slug, require_guid};
+use crate::notices::gap_if_forbidden;
+use crate::paging::{PageToken, Phase, following};
+use crate::principals::{GrantSink, PrincipalResolver};
+use crate::provisioning::outcome;
+use crate::wasi_support::new_guid;
+
+/// Owner, Contributor, Reader, User Access Administrator: always offered.
+const STANDARD_ROLES: [&str; 4] = [
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+];
+const GRANT_PHASES: &[Phase] = &[Phase::RoleAssignments];
+
+#[derive(Deserialize)]
+struct RoleDefinition {
+    name: String,
+    properties: RoleDefinitionProperties,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleDefinitionProperties {
+    role_name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RoleAssignment {
+    id: String,
+    properties: RoleAssignmentProperties,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleAssignmentProperties {
+    role_definition_id: String,
+    principal_id: String,
+    principal_type: Option<String>,
+    scope: String,
+}
+
+impl RoleAssignment {
+    /// The role's GUID: the last segment of `roleDefinitionId`, which ARM gives either
+    /// subscription-qualified or tenant-relative.
+    fn role_guid(&self) -> String {
+        self.properties.role_definition_id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase()
+    }
+}
+
+/// The ARM scope of a subscription or resource group.
+struct Scope {
+    subscription_id: String,
+    /// `/subscriptions/{sub}[/resourceGroups/{name}]` as ARM writes it in `properties.scope`.
+    path: String,
+    /// The same, percent-encoded for a URL.
+    url_path: String,
+}
+
+impl Scope {
+    fn of(resource_type: ResourceType, resource_id: &str) -> Result<Self, ConnectorError> {
+        match resource_type {
+            ResourceType::Subscription => {
+                require_guid(resource_type, resource_id)?;
+                let path = format!("/subscriptions/{resource_id}");
+                Ok(Self { subscription_id: resource_id.to_owned(), url_path: path.clone(), path })
+            }
+            ResourceType::ResourceGroup => {
+                let group = ResourceGroupId::parse(resource_id)?;
+                Ok(Self {
+                    subscription_id: group.subscription_id.to_owned(),
+                    path: format!("/subscriptions/{}/resourceGroups/{}", group.subscription_id, group.name),
+                    url_path: format!(
+                        "/subscriptions/{}/resourceGroups/{}",
+                        group.subscription_id,
+                        encode_path_segment(group.name)
+                    ),
+                })
+            }
+            other => Err(ConnectorError::Unsupported(format!("{} has no Azure RBAC scope", other.as_str()))),
+        }
+    }
+
+    fn holds(&self, assignment: &RoleAssignment) -> bool {
+        assignment.properties.scope.trim_end_matches('/').eq_ignore_ascii_case(&self.path)
+    }
+
+    fn assignments_url(&self, arm: &Arm) -> String {
+        arm.url(
+            &format!("{}/providers/Microsoft.Authorization/roleAssignments", self.url_path),
+            AUTHORIZATION_API_VERSION,
+            &[("$filter", "atScope()")],
+        )
+    }
+
+    fn reader(&self) -> String {
+        format!("Reader on {}", self.path)
+    }
+}
+
+/// Reads `GET /subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions` for the
+/// role names and, for the bounded catalogue, the assignments at the scope (`atScope()`).
+/// A 403 on either is a gap notice; the standard roles are still offered.
+pub fn entitlements(config: &Config, resource: &Resource) -> Result<EntitlementPage, ConnectorError> {
+    let resource_type = ResourceType::parse(&resource.resource_type)?;
+    let scope = Scope::of(resource_type, &resource.id)?;
+    let arm = Arm::new(config);
+    let mut notices = Vec::new();
+    let definitions_url = arm.url(
+        &format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions", scope.subscription_id),
+        AUTHORIZATION_API_VERSION,
+        &[],
+    );
+    let definitions: BTreeMap<String, RoleDefinition> =
+        read_or_gap(&arm, definitions_url, &scope.reader(), &mut notices)?
+            .into_iter()
+            .map(|definition: RoleDefinition| (definition.name.to_ascii_lowercase(), definition))
+            .collect();
+    let offered: Vec<String> = match config.role_catalogue {
+        RoleCatalogue::All => definitions.keys().cloned().collect(),
+        RoleCatalogue::Bounded => {
+            let assignments: Vec<RoleAssignment> =
+                read_or_gap(&arm, scope.assignments_url(&arm), &scope.reader(), &mut notices)?;
+            let mut roles: Vec<String> = STANDARD_ROLES.iter().map(|role| (*role).to_owned()).collect();
+            for assignment in assignments.iter().filter(|assignment| scope.holds(assignment)) {
+                let role = assignment.role_guid();
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+            roles
+        }
+    };
+    let items = offered
+        .into_iter()
+        .map(|role_guid| {
+            let definition = definitions.get(&role_guid).map(|definition| &definition.properties);
+            let role_name = definition
+                .and_then(|properties| properties.role_name.clone())
+                .unwrap_or_else(|| format!("Azure role {role_guid}"));
+            let slug = Slug::RbacRole(role_guid);
+            Entitlement {
+                id: EntitlementId::new(resource_type, &resource.id, slug.clone()).render(),
+                resource: ResourceRef { resource_type: resource.resource_type.clone(), id: resource.id.clone() },
+                slug: slug.render(),
+                display_name: format!("{role_name} on {}", resource.display_name),
+                description: definition
+                    .and_then(|properties| properties.description.clone())
+                    .unwrap_or_else(|| format!("Azure role {role_name}")),
+                purpose: EntitlementPurpose::Permission,
+                grantable_to: slug.grantable_to_names(),
+            }
+        })
+        .collect();
+    Ok(EntitlementPage { items, next_page_token: None, notices })
+}
+
+/// Every page of an ARM listing, or nothing plus a gap notice when it is refused.
+fn read_or_gap<T: serde::de::DeserializeOwned>(
+    arm: &Arm,
+    url: String,
+    missing_role: &str,
+    notices: &mut Vec<Notice>,
+) -> Result<Vec<T>, ConnectorError> {
+    let call = call_label(Verb::Get, &url);
+    match arm.collection_all(url, missing_role) {
+        Ok(items) => Ok(items),
+        Err(error) => {
+            notices.push(gap_if_forbidden(error, call)?);
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// `GET {scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()`,
+/// one page per call, keeping the assignments made at exactly this scope.
+pub fn grants(config: &Config, resource: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
+    let resource_type = ResourceType::parse(&resource.resource_type)?;
+    let scope = Scope::of(resource_type, &resource.id)?;
+    let arm = Arm::new(config);
+    let graph = Graph::new(config);
+    let token = PageToken::decode(page_token, GRANT_PHASES, arm.base_url())?;
+    let url = token.next_link.unwrap_or_else(|| scope.assignments_url(&arm));
+    let call = call_label(Verb::Get, &url);
+    let mut sink = GrantSink::default();
+    let next_link = match arm.collection::<RoleAssignment>(url, &scope.reader()) {
+        Ok(page) => {
+            let mut resolver = PrincipalResolver::new(&graph);
+            for assignment in page.value.iter().filter(|assignment| scope.holds(assignment)) {
+                let entitlement_id =
+                    EntitlementId::new(resource_type, &resource.id, Slug::RbacRole(assignment.role_guid())).render();
+                let holder = resolver.by_principal_type(
+                    &assignment.properties.principal_id,
+                    assignment.properties.principal_type.as_deref(),
+                )?;
+                sink.add(&entitlement_id, holder);
+            }
+            page.next_link
+        }
+        Err(error) => {
+            sink.notices.push(gap_if_forbidden(error, call)?);
+            None
+        }
+    };
+    Ok(GrantPage {
+        items: sink.items,
+        next_page_token: following(GRANT_PHASES, Phase::RoleAssignments, next_link),
+        notices: sink.notices,
+    })
+}
+
+/// `PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{new GUID}`; 409
+/// `RoleAssignmentExists` means already granted.
+pub fn grant(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let (scope, role_guid) = scope_and_role(entitlement)?;
+    let arm = Arm::new(config);
+    let principal_type = match principal.principal_type {
+        PrincipalType::User => "User",
+        PrincipalType::Group => "Group",
+        PrincipalType::EnterpriseApplication | PrincipalType::ManagedIdentity => "ServicePrincipal",
+    };
+    let body = json!({
+        "properties": {
+            "roleDefinitionId": format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
+                scope.subscription_id
+            ),
+            "principalId": principal.id,
+            "principalType": principal_type,
+        }
+    });
+    let url = arm.url(
+        &format!("{}/providers/Microsoft.Authorization/roleAssignments/{}", scope.url_path, new_guid()),
+        AUTHORIZATION_API_VERSION,
+        &[],
+    );
+    let response = arm.send(ApiRequest::with_json(Verb::Put, url, &body))?;
+    if response.is_success() {
+        Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
+    } else if response.status == 409 && response.upstream_error().code.eq_ignore_ascii_case("RoleAssignmentExists") {
+        Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
+    } else {
+        Err(response.into_error(Some(writer(&scope))))
+    }
+}
+
+/// Lists `atScope()`, and deletes the assignments at exactly this scope of THAT role to THAT
+/// principal; none means already revoked.
+pub fn revoke(
+    config: &Config,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+) -> Result<ProvisionResult, ConnectorError> {
+    let (scope, role_guid) = scope_and_role(entitlement)?;
+    let arm = Arm::new(config);
+    let assignments: Vec<RoleAssignment> = arm.collection_all(scope.assignments_url(&arm), &writer(&scope))?;
+    let mut revoked_any = false;
+    let mut request_id = None;
+    for assignment in assignments.iter().filter(|assignment| {
+        scope.holds(assignment)
+            && assignment.role_guid() == role_guid
+            && assignment.properties.principal_id.eq_ignore_ascii_case(&principal.id)
+    }) {
+        let encoded_id: Vec<String> = assignment.id.split('/').map(encode_path_segment).collect();
+        let url = arm.url(&encoded_id.join("/"), AUTHORIZATION_API_VERSION, &[]);
+        let response = arm.send(ApiRequest::delete(url))?;
+        match response.status {
+            // 204: it was gone already.
+            204 | 404 => {}
+            status if (200..300).contains(&status) => {
+                revoked_any = true;
+                request_id = response.request_id();
+            }
+            _ => return Err(response.into_error(Some(writer(&scope)))),
+        }
+    }
+    let kind = if revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
+    Ok(outcome(kind, entitlement, principal, request_id))
+}
+
+fn scope_and_role(entitlement: &EntitlementId) -> Result<(Scope, String), ConnectorError> {
+    let scope = Scope::of(entitlement.resource_type, &entitlement.resource_id)?;
+    match &entitlement.slug {
+        Slug::RbacRole(role_guid) => Ok((scope, role_guid.clone())),
+        _ => Err(ConnectorError::Unsupported(format!("{} is not an Azure RBAC entitlement", entitlement.render()))),
+    }
+}
+
+fn writer(scope: &Scope) -> String {
+    format!("Owner or User Access Administrator on {}", scope.path)
+}

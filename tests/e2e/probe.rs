@@ -1,0 +1,85 @@
+//! The probe component (tests/components/probe), built once per test run, and a way to run
+//! one of its probes in a sandbox whose gateway allows exactly the given origins.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use connector_host::credentials::{ClientCredentials, Secret, TokenProvider};
+use connector_host::outbound::OutboundStats;
+use connector_host::outbound::gateway::{GatewaySettings, TenantGateway};
+use connector_host::outbound::policy::{AllowedOrigin, Origin, OutboundPolicy};
+use connector_host::outbound::transport::{HttpTransport, TransportLimits};
+use connector_host::sandbox::{ConfigValue, ConnectorError, ConnectorRuntime, ResourcePage, SandboxLimits};
+use fake_azure::Tenant;
+
+static PROBE: OnceLock<Vec<u8>> = OnceLock::new();
+
+pub fn probe_component() -> &'static [u8] {
+    PROBE.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let crate_dir = root.join("tests/components/probe");
+        let target_dir = root.join("target/probe");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&crate_dir)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(&target_dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("cargo runs to build the probe component");
+        assert!(status.success(), "the probe component builds (is the wasm32-wasip2 target installed?)");
+        std::fs::read(target_dir.join("wasm32-wasip2/release/probe_connector.wasm")).expect("the probe component exists")
+    })
+}
+
+pub struct Sandbox {
+    pub runtime: ConnectorRuntime,
+    pub gateway: Arc<TenantGateway>,
+}
+
+impl Sandbox {
+    /// A sandbox for the probe whose gateway allows `allowed` origins, each with the Graph
+    /// scope, and holds the tenant's credentials.
+    pub fn new(tenant: &Tenant, login_url: &str, allowed: &[String], limits: SandboxLimits) -> Sandbox {
+        let runtime = ConnectorRuntime::new(probe_component(), limits).expect("the probe loads");
+        let transport = HttpTransport::new(TransportLimits::default()).expect("a transport");
+        let stats = Arc::new(OutboundStats::default());
+        let credentials = ClientCredentials {
+            tenant_id: tenant.tenant_id.clone(),
+            client_id: tenant.client_id.clone(),
+            client_secret: Secret::new(tenant.client_secret.clone()),
+        };
+        let login = url::Url::parse(login_url).expect("a login URL");
+        let tokens = TokenProvider::new(credentials, &login, transport.clone(), stats.clone()).expect("a token provider");
+        let policy = OutboundPolicy::new(
+            allowed
+                .iter()
+                .map(|origin| AllowedOrigin {
+                    origin: Origin::parse(origin).expect("an origin"),
+                    token_scope: Some("https://graph.microsoft.com/.default".into()),
+                })
+                .collect(),
+        );
+        let gateway = TenantGateway::new(GatewaySettings {
+            policy,
+            tokens: Some(Arc::new(tokens)),
+            transport,
+            provisioning_enabled: false,
+            max_concurrent_requests: 4,
+            stats,
+        });
+        Sandbox { runtime, gateway: Arc::new(gateway) }
+    }
+
+    pub async fn run(&self, probe: &str, config: &[(&str, &str)]) -> anyhow::Result<Result<ResourcePage, ConnectorError>> {
+        let config: Vec<ConfigValue> =
+            config.iter().map(|(key, value)| ConfigValue { key: key.to_string(), value: value.to_string() }).collect();
+        self.runtime.instantiate(self.gateway.clone()).await?.list_resources(&config, probe, None, None).await
+    }
+}
+
+pub fn profile(page: &ResourcePage) -> serde_json::Value {
+    serde_json::from_str(&page.items[0].profile_json).expect("the probe reports JSON")
+}

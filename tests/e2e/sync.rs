@@ -1,0 +1,85 @@
+//! A sync produces exactly the resources, entitlements and grants the tenant holds.
+
+use fake_azure::{Tenant, TenantShape};
+
+use crate::oracle::{Expected, Options};
+use crate::support::{Harness, Snapshot, assert_same_map, assert_same_set, assert_success, export};
+
+async fn assert_sync_is_exact(harness: &Harness, extra: &[&str], options: &Options) -> serde_json::Value {
+    let output = harness.path("sync.db");
+    assert_success(&harness.sync(&output, extra).await);
+    let exported = export(&output).await;
+    let actual = Snapshot::of(&exported);
+    let expected = Expected::of(&harness.fake.tenant(), options);
+    assert_same_map("resources", &actual.resources, &expected.resources);
+    assert_same_set("entitlements", &actual.entitlements, &expected.entitlements);
+    assert_same_set("grants", &actual.grants, &expected.grants);
+    exported
+}
+
+fn profile<'a>(exported: &'a serde_json::Value, kind: &str, id: &str) -> &'a serde_json::Value {
+    exported["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|resource| resource["resource_type"] == kind && resource["id"] == id)
+        .map(|resource| &resource["profile"])
+        .unwrap_or_else(|| panic!("{kind} {id} is in the export"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sample_tenant_sync_is_exact() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let exported = assert_sync_is_exact(&harness, &["--mailboxSettings"], &Options { skip_ad_groups: false }).await;
+    let types: Vec<&str> =
+        exported["resource_types"].as_array().expect("types").iter().filter_map(|t| t["id"].as_str()).collect();
+    for kind in ["user", "group", "role", "enterprise_application", "managed_identity", "tenant", "subscription", "resource_group"]
+    {
+        assert!(types.contains(&kind), "{kind} is a resource type: {types:?}");
+    }
+    let tenant = harness.fake.tenant();
+    for user in &tenant.users {
+        let profile = profile(&exported, "user", &user.id);
+        assert_eq!(profile["login"], user.user_principal_name.as_str(), "{profile}");
+        let expected_kind = match user.mailbox_purpose.as_deref() {
+            Some("user") | Some("linked") => "human",
+            Some("shared") | Some("room") | Some("equipment") => "non_human",
+            _ => "unknown",
+        };
+        assert_eq!(profile["account_kind"], expected_kind, "user {} with mailbox {:?}", user.id, user.mailbox_purpose);
+        assert_eq!(profile["status"], if user.account_enabled { "enabled" } else { "disabled" });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_tenant_with_small_pages_and_throttling_syncs_exactly() {
+    let shape = TenantShape {
+        users: 120,
+        groups: 15,
+        members_per_group: 9,
+        service_principals: 6,
+        app_role_assignments_per_app: 5,
+        subscriptions: 2,
+        resource_groups_per_subscription: 3,
+        rbac_assignments_per_subscription: 8,
+    };
+    let harness = Harness::start(Tenant::generate(&shape)).await;
+    harness.fake.throttle_every(6);
+    assert_sync_is_exact(&harness, &["--page-size", "4"], &Options { skip_ad_groups: false }).await;
+    let throttled = harness.fake.requests().iter().filter(|request| request.status == 429).count();
+    assert!(throttled > 0, "the fake throttled some requests, and the sync still came out exact");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_ad_groups_leaves_out_synced_groups_but_keeps_memberships_of_synced_users() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let tenant = harness.fake.tenant();
+    assert!(tenant.groups.iter().any(|g| g.on_premises_sync_enabled == Some(true)), "the sample has an on-prem group");
+    let synced_user_in_a_cloud_group = tenant.groups.iter().filter(|g| g.on_premises_sync_enabled != Some(true)).any(|g| {
+        g.members.iter().any(|m| tenant.users.iter().any(|u| &u.id == m && u.on_premises_sync_enabled == Some(true)))
+    });
+    assert!(synced_user_in_a_cloud_group, "the sample has an on-prem user in a cloud group");
+    assert_sync_is_exact(&harness, &["--skip-ad-groups"], &Options { skip_ad_groups: true }).await;
+    let advanced = harness.fake.requests().into_iter().filter(|r| r.path_and_query.contains("onPremisesSyncEnabled")).count();
+    assert!(advanced > 0, "groups were listed with the advanced filter");
+}

@@ -1,0 +1,11 @@
+//! The fake's behaviour, one test per Azure behaviour, over real HTTP.
+
+mod advanced_queries;
+mod client;
+mod directory_reads;
+mod examples;
+mod faults;
+mod paging;
+mod rbac;
+mod tokens;
+mod writes;

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::cloud::AzureCloud;
 
 #[derive(Parser, Debug)]
-#[command(name = "connector-host", version, about = "Sync Azure identities and access into SQLite, inside a WebAssembly sandbox")]
+#[command(
+    name = "connector-host",
+    version,
+    about = "Sync Azure identities and access into SQLite, inside a WebAssembly sandbox"
+)]
 pub struct Cli {
     /// Log filter: error, warn, info, debug, trace (or a tracing filter expression).
     #[arg(long, env = "BATON_LOG_LEVEL", default_value = "info", global = true)]

@@ -11,7 +11,10 @@ pub fn describe(error: &ConnectorError) -> String {
     match error {
         ConnectorError::InvalidConfig(text) => format!("invalid configuration: {text}"),
         ConnectorError::Unauthorized(error) => {
-            format!("Azure did not accept the credentials ({}): check the app registration's client id, secret and tenant", upstream(error))
+            format!(
+                "Azure did not accept the credentials ({}): check the app registration's client id, secret and tenant",
+                upstream(error)
+            )
         }
         ConnectorError::Forbidden(forbidden) => match &forbidden.missing_permission {
             Some(permission) => format!(
@@ -22,7 +25,10 @@ pub fn describe(error: &ConnectorError) -> String {
         },
         ConnectorError::NotFound(error) => format!("not found ({})", upstream(error)),
         ConnectorError::Throttled(throttled) => {
-            format!("still throttled by Azure after retries ({}): lower the request rate or retry later", upstream(&throttled.upstream))
+            format!(
+                "still throttled by Azure after retries ({}): lower the request rate or retry later",
+                upstream(&throttled.upstream)
+            )
         }
         ConnectorError::Upstream(error) => format!("Azure answered an error ({})", upstream(error)),
         ConnectorError::Transport(text) => format!("the request did not complete: {text}"),

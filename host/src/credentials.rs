@@ -139,10 +139,8 @@ impl TokenProvider {
             .map_err(|err| CredentialError::Unreachable { url: self.token_url.to_string(), reason: err.to_string() })?;
         let status = response.status.as_u16();
         if response.status.is_success() {
-            let token: TokenSuccess = serde_json::from_slice(&response.body).map_err(|_| CredentialError::Malformed {
-                url: self.token_url.to_string(),
-                status,
-                body: truncated(&response.body),
+            let token: TokenSuccess = serde_json::from_slice(&response.body).map_err(|_| {
+                CredentialError::Malformed { url: self.token_url.to_string(), status, body: truncated(&response.body) }
             })?;
             return Ok((token.access_token, Duration::from_secs(token.expires_in)));
         }
@@ -200,7 +198,8 @@ mod tests {
             error: "invalid_client".into(),
             error_description: "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x".into(),
         };
-        let credentials = ClientCredentials { tenant_id: "t".into(), client_id: "c".into(), client_secret: Secret::new("x") };
+        let credentials =
+            ClientCredentials { tenant_id: "t".into(), client_id: "c".into(), client_secret: Secret::new("x") };
         let message = refusal(401, failure, &credentials).to_string();
         assert!(message.contains("client secret is wrong"), "{message}");
         assert!(message.contains("AADSTS7000215"), "{message}");

@@ -24,7 +24,11 @@ pub async fn run_demo(run: &RunArgs, output: &Path) -> anyhow::Result<()> {
         },
         endpoints: AzureEndpoints::resolve(
             AzureCloud::Public,
-            &EndpointOverrides { login: Some(fake.login_url()), graph: Some(fake.graph_url()), arm: Some(fake.arm_url()) },
+            &EndpointOverrides {
+                login: Some(fake.login_url()),
+                graph: Some(fake.graph_url()),
+                arm: Some(fake.arm_url()),
+            },
         )?,
         mailbox_settings: true,
         skip_ad_groups: false,
@@ -68,7 +72,12 @@ impl std::fmt::Display for SampleCounts {
         write!(
             f,
             "{} users, {} groups, {} enterprise applications, {} managed identities, {} subscriptions, {} resource groups",
-            self.users, self.groups, self.applications, self.managed_identities, self.subscriptions, self.resource_groups
+            self.users,
+            self.groups,
+            self.applications,
+            self.managed_identities,
+            self.subscriptions,
+            self.resource_groups
         )
     }
 }

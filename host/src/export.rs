@@ -16,9 +16,13 @@ use crate::store::open_snapshot;
 pub fn export(input: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     let connection = open_snapshot(input)?;
     write!(out, "{{")?;
-    write_array(out, &connection, "resource_types", "SELECT id, display_name FROM resource_types ORDER BY position", |row| {
-        Ok(json!({"id": row.get::<_, String>(0)?, "display_name": row.get::<_, String>(1)?}))
-    })?;
+    write_array(
+        out,
+        &connection,
+        "resource_types",
+        "SELECT id, display_name FROM resource_types ORDER BY position",
+        |row| Ok(json!({"id": row.get::<_, String>(0)?, "display_name": row.get::<_, String>(1)?})),
+    )?;
     write!(out, ",")?;
     write_array(
         out,
@@ -59,14 +63,20 @@ pub fn export(input: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         },
     )?;
     write!(out, ",")?;
-    write_array(out, &connection, "grants", "SELECT id, entitlement_id, principal_type, principal_id FROM grants ORDER BY id", |row| {
-        Ok(json!({
-            "id": row.get::<_, String>(0)?,
-            "entitlement_id": row.get::<_, String>(1)?,
-            "principal_type": row.get::<_, String>(2)?,
-            "principal_id": row.get::<_, String>(3)?,
-        }))
-    })?;
+    write_array(
+        out,
+        &connection,
+        "grants",
+        "SELECT id, entitlement_id, principal_type, principal_id FROM grants ORDER BY id",
+        |row| {
+            Ok(json!({
+                "id": row.get::<_, String>(0)?,
+                "entitlement_id": row.get::<_, String>(1)?,
+                "principal_type": row.get::<_, String>(2)?,
+                "principal_id": row.get::<_, String>(3)?,
+            }))
+        },
+    )?;
     write!(out, ",")?;
     write_array(
         out,

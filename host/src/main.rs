@@ -49,8 +49,9 @@ async fn execute(command: Command) -> anyhow::Result<()> {
 }
 
 fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(level)
-        .map_err(|err| anyhow::anyhow!("--log-level {level:?} is not valid ({err}): use error, warn, info, debug or trace"))?;
+    let filter = EnvFilter::try_new(level).map_err(|err| {
+        anyhow::anyhow!("--log-level {level:?} is not valid ({err}): use error, warn, info, debug or trace")
+    })?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

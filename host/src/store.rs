@@ -45,13 +45,18 @@ impl SnapshotWriter {
     pub fn create(output: &Path) -> anyhow::Result<Self> {
         let directory = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !directory.is_dir() {
-            anyhow::bail!("the output directory {} does not exist: create it or choose another --output", directory.display());
+            anyhow::bail!(
+                "the output directory {} does not exist: create it or choose another --output",
+                directory.display()
+            );
         }
-        let file_name = output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
+        let file_name =
+            output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
         let temporary = directory.join(format!(".{}.{}.partial", file_name.to_string_lossy(), std::process::id()));
         let _ = std::fs::remove_file(&temporary);
-        let connection = Connection::open(&temporary)
-            .with_context(|| format!("cannot create {}: check the output directory is writable", temporary.display()))?;
+        let connection = Connection::open(&temporary).with_context(|| {
+            format!("cannot create {}: check the output directory is writable", temporary.display())
+        })?;
         // The temporary file is thrown away if we crash, so durability is only needed at the end.
         connection.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
         connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
@@ -136,8 +141,12 @@ impl SnapshotWriter {
                 "INSERT OR IGNORE INTO grants (id, entitlement_id, principal_type, principal_id) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for grant in grants {
-                let written =
-                    insert.execute(params![grant.id, grant.entitlement_id, grant.principal.resource_type, grant.principal.id])?;
+                let written = insert.execute(params![
+                    grant.id,
+                    grant.entitlement_id,
+                    grant.principal.resource_type,
+                    grant.principal.id
+                ])?;
                 duplicates += 1 - written as u64;
             }
             let mut insert = transaction.prepare_cached(
@@ -161,7 +170,12 @@ impl SnapshotWriter {
     }
 
     /// Up to `limit` resources of a type after `after_rowid`, in listing order, with their rowid.
-    pub fn resources_after(&self, resource_type: &str, after_rowid: i64, limit: usize) -> anyhow::Result<Vec<(i64, Resource)>> {
+    pub fn resources_after(
+        &self,
+        resource_type: &str,
+        after_rowid: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(i64, Resource)>> {
         let mut select = self.connection.prepare_cached(
             "SELECT rowid, resource_type, id, display_name, parent_type, parent_id, profile FROM resources
              WHERE resource_type = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
@@ -175,7 +189,9 @@ impl SnapshotWriter {
                     resource_type: row.get(1)?,
                     id: row.get(2)?,
                     display_name: row.get(3)?,
-                    parent: parent_type.zip(parent_id).map(|(resource_type, id)| crate::sandbox::ResourceRef { resource_type, id }),
+                    parent: parent_type
+                        .zip(parent_id)
+                        .map(|(resource_type, id)| crate::sandbox::ResourceRef { resource_type, id }),
                     profile_json: row.get(6)?,
                 },
             ))

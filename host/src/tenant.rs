@@ -68,7 +68,8 @@ impl TenantSettings {
         stats: Arc<OutboundStats>,
     ) -> anyhow::Result<TenantGateway> {
         let policy = policy_for(metadata, config)?;
-        let tokens = TokenProvider::new(self.credentials.clone(), &self.endpoints.login, transport.clone(), stats.clone())?;
+        let tokens =
+            TokenProvider::new(self.credentials.clone(), &self.endpoints.login, transport.clone(), stats.clone())?;
         Ok(TenantGateway::new(GatewaySettings {
             policy,
             tokens: Some(Arc::new(tokens)),
@@ -118,13 +119,22 @@ fn credentials_from(args: &AzureArgs) -> anyhow::Result<ClientCredentials> {
     let missing: Vec<&str> =
         given.iter().filter(|(_, value)| value.as_deref().is_none_or(str::is_empty)).map(|(name, _)| *name).collect();
     if missing.len() == given.len() {
-        bail!("no Azure credentials given: set {} (or run `connector-host demo` to sync the bundled sample tenant)", missing.join(", "));
+        bail!(
+            "no Azure credentials given: set {} (or run `connector-host demo` to sync the bundled sample tenant)",
+            missing.join(", ")
+        );
     }
     if !missing.is_empty() {
         bail!("incomplete Azure credentials: also set {}", missing.join(", "));
     }
-    let (Some(client_id), Some(secret), Some(tenant_id)) = (&args.azure_client_id, &args.azure_client_secret, &args.azure_tenant_id) else {
+    let (Some(client_id), Some(secret), Some(tenant_id)) =
+        (&args.azure_client_id, &args.azure_client_secret, &args.azure_tenant_id)
+    else {
         bail!("incomplete Azure credentials");
     };
-    Ok(ClientCredentials { tenant_id: tenant_id.clone(), client_id: client_id.clone(), client_secret: Secret::new(secret.clone()) })
+    Ok(ClientCredentials {
+        tenant_id: tenant_id.clone(),
+        client_id: client_id.clone(),
+        client_secret: Secret::new(secret.clone()),
+    })
 }

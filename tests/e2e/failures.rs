@@ -36,7 +36,11 @@ async fn sync_that_fails_midway_leaves_the_previous_output_intact() {
     let message = stderr(&failed);
     assert!(message.lines().last().unwrap_or_default().starts_with("error:"), "{message}");
     assert!(message.contains("500"), "the reason names Azure's answer: {message}");
-    assert_eq!(std::fs::read(&output).expect("the snapshot is still there"), bytes_before, "the previous output is untouched");
+    assert_eq!(
+        std::fs::read(&output).expect("the snapshot is still there"),
+        bytes_before,
+        "the previous output is untouched"
+    );
     assert_eq!(export(&output).await, before);
     let leftovers: Vec<_> = std::fs::read_dir(harness.dir.path())
         .expect("the directory")
@@ -98,10 +102,19 @@ async fn demo_prints_counts_that_match_the_sample_tenant() {
     assert_eq!(line("resource_group"), tenant.resource_groups.len() as u64);
     let exported = export(&output).await;
     assert_eq!(exported["resources"].as_array().map(Vec::len).unwrap_or_default() as u64, {
-        let summed: u64 = ["user", "group", "role", "enterprise_application", "managed_identity", "tenant", "subscription", "resource_group"]
-            .iter()
-            .map(|kind| line(kind))
-            .sum();
+        let summed: u64 = [
+            "user",
+            "group",
+            "role",
+            "enterprise_application",
+            "managed_identity",
+            "tenant",
+            "subscription",
+            "resource_group",
+        ]
+        .iter()
+        .map(|kind| line(kind))
+        .sum();
         summed
     });
 }

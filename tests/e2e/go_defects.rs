@@ -65,7 +65,8 @@ async fn owner_pages_follow_their_token_once_each() {
     assert_eq!(distinct.len(), owner_requests.len(), "an owners page was fetched twice: {owner_requests:#?}");
     assert!(owner_requests.len() >= 4, "7 owners at 2 a page take at least 4 pages: {owner_requests:#?}");
     let actual = Snapshot::of(&export(&output).await);
-    let owners: Vec<&String> = actual.grants.iter().filter(|id| id.starts_with(&format!("group:{group}:owners:"))).collect();
+    let owners: Vec<&String> =
+        actual.grants.iter().filter(|id| id.starts_with(&format!("group:{group}:owners:"))).collect();
     assert_eq!(owners.len(), 7, "{owners:#?}");
 }
 
@@ -89,6 +90,11 @@ async fn user_without_mailbox_is_kept_with_unknown_purpose() {
             .unwrap_or_else(|| panic!("user {id} without a mailbox must be synced"));
         assert_eq!(user["profile"]["account_kind"], "unknown", "{user}");
     }
-    let not_found = harness.fake.requests().into_iter().filter(|r| r.path_and_query.contains("mailboxSettings") && r.status == 404).count();
+    let not_found = harness
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_and_query.contains("mailboxSettings") && r.status == 404)
+        .count();
     assert_eq!(not_found, without_mailbox.len(), "each mailbox-less user answered 404 once");
 }

@@ -30,7 +30,8 @@ pub fn probe_component() -> &'static [u8] {
             .status()
             .expect("cargo runs to build the probe component");
         assert!(status.success(), "the probe component builds (is the wasm32-wasip2 target installed?)");
-        std::fs::read(target_dir.join("wasm32-wasip2/release/probe_connector.wasm")).expect("the probe component exists")
+        std::fs::read(target_dir.join("wasm32-wasip2/release/probe_connector.wasm"))
+            .expect("the probe component exists")
     })
 }
 
@@ -52,7 +53,8 @@ impl Sandbox {
             client_secret: Secret::new(tenant.client_secret.clone()),
         };
         let login = url::Url::parse(login_url).expect("a login URL");
-        let tokens = TokenProvider::new(credentials, &login, transport.clone(), stats.clone()).expect("a token provider");
+        let tokens =
+            TokenProvider::new(credentials, &login, transport.clone(), stats.clone()).expect("a token provider");
         let policy = OutboundPolicy::new(
             allowed
                 .iter()
@@ -73,7 +75,11 @@ impl Sandbox {
         Sandbox { runtime, gateway: Arc::new(gateway) }
     }
 
-    pub async fn run(&self, probe: &str, config: &[(&str, &str)]) -> anyhow::Result<Result<ResourcePage, ConnectorError>> {
+    pub async fn run(
+        &self,
+        probe: &str,
+        config: &[(&str, &str)],
+    ) -> anyhow::Result<Result<ResourcePage, ConnectorError>> {
         let config: Vec<ConfigValue> =
             config.iter().map(|(key, value)| ConfigValue { key: key.to_string(), value: value.to_string() }).collect();
         self.runtime.instantiate(self.gateway.clone()).await?.list_resources(&config, probe, None, None).await

@@ -59,7 +59,8 @@ async fn allowed_requests_carry_the_hosts_token_which_the_guest_never_sees() {
     let (fake, tenant) = fake().await;
     let sandbox = Sandbox::new(&tenant, &fake.login_url(), &[fake.graph_url()], SandboxLimits::default());
     let target = format!("{}/v1.0/organization", fake.graph_url());
-    let page = sandbox.run("fetch", &[("target", &target)]).await.expect("the call completes").expect("the fetch succeeds");
+    let page =
+        sandbox.run("fetch", &[("target", &target)]).await.expect("the call completes").expect("the fetch succeeds");
     let report = profile(&page);
     assert_eq!(report["status"], 200, "{report}");
     let graph_request = fake

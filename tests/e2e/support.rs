@@ -109,8 +109,12 @@ impl Snapshot {
                 ((text(resource, "resource_type"), text(resource, "id")), parent)
             })
             .collect();
-        let entitlements =
-            export["entitlements"].as_array().expect("entitlements is an array").iter().map(|e| text(e, "id")).collect();
+        let entitlements = export["entitlements"]
+            .as_array()
+            .expect("entitlements is an array")
+            .iter()
+            .map(|e| text(e, "id"))
+            .collect();
         let grants = export["grants"].as_array().expect("grants is an array").iter().map(|g| text(g, "id")).collect();
         Snapshot { resources, entitlements, grants }
     }

@@ -33,8 +33,16 @@ async fn sample_tenant_sync_is_exact() {
     let exported = assert_sync_is_exact(&harness, &["--mailboxSettings"], &Options { skip_ad_groups: false }).await;
     let types: Vec<&str> =
         exported["resource_types"].as_array().expect("types").iter().filter_map(|t| t["id"].as_str()).collect();
-    for kind in ["user", "group", "role", "enterprise_application", "managed_identity", "tenant", "subscription", "resource_group"]
-    {
+    for kind in [
+        "user",
+        "group",
+        "role",
+        "enterprise_application",
+        "managed_identity",
+        "tenant",
+        "subscription",
+        "resource_group",
+    ] {
         assert!(types.contains(&kind), "{kind} is a resource type: {types:?}");
     }
     let tenant = harness.fake.tenant();
@@ -75,11 +83,15 @@ async fn skip_ad_groups_leaves_out_synced_groups_but_keeps_memberships_of_synced
     let harness = Harness::start(Tenant::sample()).await;
     let tenant = harness.fake.tenant();
     assert!(tenant.groups.iter().any(|g| g.on_premises_sync_enabled == Some(true)), "the sample has an on-prem group");
-    let synced_user_in_a_cloud_group = tenant.groups.iter().filter(|g| g.on_premises_sync_enabled != Some(true)).any(|g| {
-        g.members.iter().any(|m| tenant.users.iter().any(|u| &u.id == m && u.on_premises_sync_enabled == Some(true)))
-    });
+    let synced_user_in_a_cloud_group =
+        tenant.groups.iter().filter(|g| g.on_premises_sync_enabled != Some(true)).any(|g| {
+            g.members
+                .iter()
+                .any(|m| tenant.users.iter().any(|u| &u.id == m && u.on_premises_sync_enabled == Some(true)))
+        });
     assert!(synced_user_in_a_cloud_group, "the sample has an on-prem user in a cloud group");
     assert_sync_is_exact(&harness, &["--skip-ad-groups"], &Options { skip_ad_groups: true }).await;
-    let advanced = harness.fake.requests().into_iter().filter(|r| r.path_and_query.contains("onPremisesSyncEnabled")).count();
+    let advanced =
+        harness.fake.requests().into_iter().filter(|r| r.path_and_query.contains("onPremisesSyncEnabled")).count();
     assert!(advanced > 0, "groups were listed with the advanced filter");
 }

@@ -140,9 +140,11 @@ impl TenantGateway {
             let header: HeaderValue = tokens.authorization(scope).await?;
             request.headers.insert(http::header::AUTHORIZATION, header);
         }
-        let _permit = self.concurrency.acquire().await.map_err(|_| {
-            GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into()))
-        })?;
+        let _permit = self
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into())))?;
         Ok(send_with_retry(&self.transport, request, self.retry, &self.stats).await?)
     }
 }

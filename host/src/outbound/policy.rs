@@ -67,8 +67,7 @@ impl Origin {
     /// True when the origin names a loopback address literally; only those may resolve to
     /// loopback addresses (tests and the demo talk to the fake Azure that way).
     pub fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        self.host == "localhost" || self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 use super::OutboundStats;
+use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let policy = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let policy =
+            RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         assert!(policy.delay(0, None) >= Duration::from_millis(100));
         assert!(policy.delay(2, None) >= Duration::from_millis(400));
         assert_eq!(policy.delay(12, None), Duration::from_secs(1));

@@ -112,9 +112,8 @@ impl HttpTransport {
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let outgoing = builder
-            .body(Full::new(request.body.clone()))
-            .map_err(|err| TransportError::Protocol(err.to_string()))?;
+        let outgoing =
+            builder.body(Full::new(request.body.clone())).map_err(|err| TransportError::Protocol(err.to_string()))?;
         let timeout = self.limits.response_timeout;
         let max = self.limits.max_response_bytes;
         let exchange = async {
@@ -176,7 +175,9 @@ pub fn is_prohibited(ip: IpAddr, origin_is_loopback: bool) -> bool {
 
 fn refuse_prohibited_literal(origin: &Origin) -> Result<(), TransportError> {
     match origin.host.parse::<IpAddr>() {
-        Ok(ip) if is_prohibited(ip, origin.is_loopback()) => Err(TransportError::ProhibitedAddress(origin.host.clone())),
+        Ok(ip) if is_prohibited(ip, origin.is_loopback()) => {
+            Err(TransportError::ProhibitedAddress(origin.host.clone()))
+        }
         _ => Ok(()),
     }
 }
@@ -231,7 +232,16 @@ mod tests {
 
     #[test]
     fn metadata_private_and_link_local_addresses_are_prohibited() {
-        for address in ["169.254.169.254", "10.0.0.1", "192.168.1.1", "172.16.0.1", "fd00:ec2::254", "fe80::1", "100.64.0.1", "0.0.0.0"] {
+        for address in [
+            "169.254.169.254",
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "100.64.0.1",
+            "0.0.0.0",
+        ] {
             let ip: IpAddr = address.parse().unwrap();
             assert!(is_prohibited(ip, false), "{address} must be prohibited");
         }

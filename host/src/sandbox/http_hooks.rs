@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use http_body_util::{BodyExt, Full, Limited};
-use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+};
 
 use crate::outbound::gateway::{GatewayError, TenantGateway};
 use crate::outbound::transport::{BufferedRequest, TransportError};
@@ -40,8 +42,12 @@ impl WasiHttpHooks for GuestHttpHooks {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<
-        dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>>
-            + Send,
+        dyn Future<
+                Output = Result<
+                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                    HttpError,
+                >,
+            > + Send,
     > {
         let gateway = self.gateway.clone();
         Box::new(async move {
@@ -67,14 +73,18 @@ impl WasiHttpHooks for GuestHttpHooks {
 
 fn error_for_guest(error: GatewayError) -> HttpError {
     match error {
-        GatewayError::OriginNotAllowed(_) | GatewayError::WriteWhileProvisioningOff { .. } => HttpError::HttpRequestDenied,
+        GatewayError::OriginNotAllowed(_) | GatewayError::WriteWhileProvisioningOff { .. } => {
+            HttpError::HttpRequestDenied
+        }
         GatewayError::RequestTooLarge(max) => HttpError::HttpRequestBodySize(Some(max as u64)),
         GatewayError::Credentials(_) => {
             HttpError::InternalError(Some("the host could not obtain a token for this origin".into()))
         }
         GatewayError::Transport(TransportError::ProhibitedAddress(_)) => HttpError::DestinationIpProhibited,
         GatewayError::Transport(TransportError::Timeout(_)) => HttpError::HttpResponseTimeout,
-        GatewayError::Transport(TransportError::ResponseTooLarge(max)) => HttpError::HttpResponseBodySize(Some(max as u64)),
+        GatewayError::Transport(TransportError::ResponseTooLarge(max)) => {
+            HttpError::HttpResponseBodySize(Some(max as u64))
+        }
         GatewayError::Transport(TransportError::Connect(_)) => HttpError::ConnectionRefused,
         GatewayError::Transport(TransportError::Protocol(_)) => HttpError::HttpProtocolError,
     }

@@ -74,8 +74,7 @@ impl ConnectorRuntime {
         let component = Component::new(&engine, component_bytes)
             .map_err(|err| anyhow!("the connector component does not compile: {err:#}"))?;
         let mut linker: Linker<GuestState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|err| anyhow!("cannot link WASI: {err}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| anyhow!("cannot link WASI: {err}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|err| anyhow!("cannot link wasi:http: {err}"))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|err| {

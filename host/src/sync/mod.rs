@@ -109,7 +109,9 @@ impl SyncJob {
         metadata
             .endpoints
             .iter()
-            .map(|endpoint| config_value(&self.config, &endpoint.scope_key).unwrap_or(&endpoint.default_scope).to_owned())
+            .map(|endpoint| {
+                config_value(&self.config, &endpoint.scope_key).unwrap_or(&endpoint.default_scope).to_owned()
+            })
             .collect()
     }
 
@@ -176,7 +178,10 @@ impl SyncJob {
             progress.page(page.items.len());
             match page.next_page_token {
                 Some(next) if Some(&next) == token.as_ref() => {
-                    bail!("the connector returned the same page token twice while listing {}: stopping to avoid a loop", kind.id)
+                    bail!(
+                        "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
+                        kind.id
+                    )
                 }
                 Some(next) => token = Some(next),
                 None => return Ok(()),
@@ -199,13 +204,14 @@ impl SyncJob {
             let batch = lock(writer)?.resources_after(&kind.id, after, BATCH)?;
             let Some((last, _)) = batch.last() else { return Ok(()) };
             after = *last;
-            let results: Vec<anyhow::Result<ResourceAccess>> = futures::stream::iter(batch.into_iter().map(|(_, resource)| {
-                let resource = resource;
-                async move { self.list_access_of_resource(&resource, writer).await }
-            }))
-            .buffered(self.workers.max(1))
-            .collect()
-            .await;
+            let results: Vec<anyhow::Result<ResourceAccess>> =
+                futures::stream::iter(batch.into_iter().map(|(_, resource)| {
+                    let resource = resource;
+                    async move { self.list_access_of_resource(&resource, writer).await }
+                }))
+                .buffered(self.workers.max(1))
+                .collect()
+                .await;
             for access in results {
                 let access = access?;
                 tally.entitlements += access.entitlements;
@@ -217,7 +223,11 @@ impl SyncJob {
     }
 
     /// Entitlements, then grants, of one resource, written page by page.
-    async fn list_access_of_resource(&self, resource: &Resource, writer: &Mutex<SnapshotWriter>) -> anyhow::Result<ResourceAccess> {
+    async fn list_access_of_resource(
+        &self,
+        resource: &Resource,
+        writer: &Mutex<SnapshotWriter>,
+    ) -> anyhow::Result<ResourceAccess> {
         let mut access = ResourceAccess::default();
         let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
         let mut token: Option<String> = None;
@@ -293,7 +303,12 @@ fn carries_entitlements(kind: &ResourceType) -> bool {
     !kind.is_principal || kind.capabilities.intersects(Capabilities::GRANT | Capabilities::REVOKE)
 }
 
-fn next_token(previous: Option<String>, next: Option<String>, resource: &Resource, listing: &str) -> anyhow::Result<Option<String>> {
+fn next_token(
+    previous: Option<String>,
+    next: Option<String>,
+    resource: &Resource,
+    listing: &str,
+) -> anyhow::Result<Option<String>> {
     if next.is_some() && next == previous {
         bail!(
             "the connector returned the same page token twice while listing {listing} of {}:{}: stopping to avoid a loop",
@@ -314,20 +329,25 @@ pub fn config_value<'a>(config: &'a [ConfigValue], key: &str) -> Option<&'a str>
 
 /// Resource types that can be synced, parents before the types listed under them.
 fn sync_order(types: &[ResourceType]) -> anyhow::Result<Vec<ResourceType>> {
-    let syncable: Vec<&ResourceType> = types.iter().filter(|kind| kind.capabilities.contains(Capabilities::SYNC)).collect();
+    let syncable: Vec<&ResourceType> =
+        types.iter().filter(|kind| kind.capabilities.contains(Capabilities::SYNC)).collect();
     let mut ordered: Vec<ResourceType> = Vec::new();
     let mut remaining = syncable;
     while !remaining.is_empty() {
         let before = remaining.len();
-        let (ready, waiting): (Vec<&ResourceType>, Vec<&ResourceType>) = remaining.into_iter().partition(|kind| match &kind.listed_under {
-            None => true,
-            Some(parent) => ordered.iter().any(|done| &done.id == parent),
-        });
+        let (ready, waiting): (Vec<&ResourceType>, Vec<&ResourceType>) =
+            remaining.into_iter().partition(|kind| match &kind.listed_under {
+                None => true,
+                Some(parent) => ordered.iter().any(|done| &done.id == parent),
+            });
         ordered.extend(ready.into_iter().cloned());
         remaining = waiting;
         if remaining.len() == before {
             let names: Vec<&str> = remaining.iter().map(|kind| kind.id.as_str()).collect();
-            bail!("the connector declares resource types listed under types it cannot sync (or in a cycle): {}", names.join(", "));
+            bail!(
+                "the connector declares resource types listed under types it cannot sync (or in a cycle): {}",
+                names.join(", ")
+            );
         }
     }
     Ok(ordered)

@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 
 use super::collection::{CollectionSpec, entity, list};
 use super::entities::{
-    ELIGIBILITY_PROPERTIES, GraphEntity, ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES, WithPrincipal,
-    to_json,
+    ELIGIBILITY_PROPERTIES, GraphEntity, ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES, WithPrincipal, to_json,
 };
 use super::error::GraphError;
 use super::{GraphCall, GraphReply};

@@ -39,6 +39,53 @@ pub enum Command {
     Export(ExportArgs),
     /// Start the bundled sample tenant on loopback, sync it and print a summary.
     Demo(DemoArgs),
+    /// Give a principal an entitlement (needs --provisioning). Prints one JSON line.
+    Grant(GrantArgs),
+    /// Take an entitlement from a principal (needs --provisioning). Prints one JSON line.
+    Revoke(RevokeArgs),
+    /// Run many tenants on their schedules, with an operations API (see README).
+    Serve(crate::serve::ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GrantArgs {
+    /// The entitlement id, e.g. group:<id>:members.
+    #[arg(long)]
+    pub entitlement: String,
+    /// user, group, enterprise_application or managed_identity.
+    #[arg(long)]
+    pub principal_type: String,
+    /// The principal's object id.
+    #[arg(long)]
+    pub principal_id: String,
+    /// The snapshot file whose audit trail records the change.
+    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
+    pub audit_file: PathBuf,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// The entitlement id, e.g. group:<id>:members.
+    #[arg(long, required_unless_present = "grant", conflicts_with = "grant", requires_all = ["principal_type", "principal_id"])]
+    pub entitlement: Option<String>,
+    #[arg(long)]
+    pub principal_type: Option<String>,
+    #[arg(long)]
+    pub principal_id: Option<String>,
+    /// The grant id instead: <entitlement_id>:<principal_type>:<principal_id>.
+    #[arg(long)]
+    pub grant: Option<String>,
+    /// The snapshot file whose audit trail records the change.
+    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
+    pub audit_file: PathBuf,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +93,9 @@ pub struct SyncArgs {
     /// The snapshot to write; replaced only when the sync completes.
     #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
     pub output: PathBuf,
+    /// Also write the sync's figures (counts, requests, resource units, sandbox time) as JSON here.
+    #[arg(long)]
+    pub stats_json: Option<PathBuf>,
     #[command(flatten)]
     pub azure: AzureArgs,
     #[command(flatten)]

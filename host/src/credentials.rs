@@ -134,7 +134,7 @@ impl TokenProvider {
             reason: format!("invalid URL: {err}"),
         })?;
         let request = BufferedRequest { method: Method::POST, uri, headers, body: Bytes::from(form) };
-        let response = send_with_retry(&self.transport, &request, RetryPolicy::default(), &self.stats)
+        let response = send_with_retry(&self.transport, &request, RetryPolicy::default(), &self.stats, None)
             .await
             .map_err(|err| CredentialError::Unreachable { url: self.token_url.to_string(), reason: err.to_string() })?;
         let status = response.status.as_u16();

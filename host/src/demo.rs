@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use fake_azure::{FakeAzure, Tenant};
+use std::collections::BTreeMap;
+
+use fake_azure::{FakeAzure, LoggedRequest, Tenant};
 
 use crate::cli::RunArgs;
 use crate::cloud::{AzureCloud, AzureEndpoints, EndpointOverrides};
@@ -39,7 +41,41 @@ pub async fn run_demo(run: &RunArgs, output: &Path) -> anyhow::Result<()> {
     println!("Synced the sample tenant {:?} into {}", tenant.display_name, output.display());
     println!("{summary}");
     println!("The sample tenant holds {expected}.");
+    println!("Calls the fake Azure answered:");
+    for (call, count) in call_counts(&fake.requests()) {
+        println!("  {count:>4}  {call}");
+    }
     Ok(())
+}
+
+/// Requests grouped by method and path, with ids and names replaced by placeholders, so the
+/// calls a sync makes per resource type can be read off.
+fn call_counts(requests: &[LoggedRequest]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for request in requests {
+        let path = request.path_and_query.split('?').next().unwrap_or_default();
+        let mut previous = "";
+        let template: Vec<&str> = path
+            .split('/')
+            .map(|segment| {
+                let placeholder = if looks_like_id(segment) {
+                    "{id}"
+                } else if previous.eq_ignore_ascii_case("resourceGroups") {
+                    "{name}"
+                } else {
+                    segment
+                };
+                previous = segment;
+                placeholder
+            })
+            .collect();
+        *counts.entry(format!("{} {}", request.method, template.join("/"))).or_default() += 1;
+    }
+    counts
+}
+
+fn looks_like_id(segment: &str) -> bool {
+    segment.len() == 36 && segment.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 /// What the sample tenant contains, counted from its model, to set beside what the sync saw.

@@ -1,7 +1,8 @@
 //! `export`: a finished snapshot as one JSON document, streamed row by row.
 //!
 //! Shape (other tools rely on it): `resource_types`, `resources`, `entitlements`, `grants`,
-//! plus `notices` (gaps and unsupported principals) and `sync` (the run's facts). Rows are
+//! plus `notices` (gaps and unsupported principals), `provisioning_audit` (every grant and
+//! revoke, kept across syncs) and `sync` (the run's facts). Rows are
 //! sorted by id so two exports of the same tenant compare equal.
 
 use std::io::Write;
@@ -91,6 +92,28 @@ pub fn export(input: &Path, out: &mut impl Write) -> anyhow::Result<()> {
                 "missing_permission": row.get::<_, Option<String>>(3)?,
                 "resource_type": row.get::<_, Option<String>>(4)?,
                 "resource_id": row.get::<_, Option<String>>(5)?,
+            }))
+        },
+    )?;
+    write!(out, ",")?;
+    write_array(
+        out,
+        &connection,
+        "provisioning_audit",
+        "SELECT at, action, entitlement_id, principal_type, principal_id, outcome, grant_id, request_id, error, retried
+         FROM provisioning_audit ORDER BY id",
+        |row| {
+            Ok(json!({
+                "at": row.get::<_, String>(0)?,
+                "action": row.get::<_, String>(1)?,
+                "entitlement_id": row.get::<_, String>(2)?,
+                "principal_type": row.get::<_, String>(3)?,
+                "principal_id": row.get::<_, String>(4)?,
+                "outcome": row.get::<_, String>(5)?,
+                "grant_id": row.get::<_, Option<String>>(6)?,
+                "request_id": row.get::<_, Option<String>>(7)?,
+                "error": row.get::<_, Option<String>>(8)?,
+                "retried": row.get::<_, bool>(9)?,
             }))
         },
     )?;

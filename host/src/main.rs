@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser;
 use connector_host::cli::{Cli, Command, LogFormat};
+use connector_host::provision::{Action, Change, apply};
+use connector_host::sandbox::ResourceRef;
 use connector_host::tenant::TenantSettings;
 use connector_host::{demo, export, run};
 use tracing_subscriber::EnvFilter;
@@ -35,6 +38,10 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Sync(args) => {
             let settings = TenantSettings::from_args(&args.azure)?;
             let summary = run::sync_tenant(&settings, &args.run, &args.output).await?;
+            if let Some(path) = &args.stats_json {
+                std::fs::write(path, summary.stats_json().to_string())
+                    .with_context(|| format!("cannot write the sync's figures to {}", path.display()))?;
+            }
             println!("Synced into {}", args.output.display());
             println!("{summary}");
             Ok(())
@@ -45,6 +52,41 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             export::export(&args.input, &mut out)
         }
         Command::Demo(args) => demo::run_demo(&args.run, &args.output).await,
+        Command::Grant(args) => {
+            let change = Change {
+                action: Action::Grant,
+                entitlement_id: args.entitlement,
+                principal: ResourceRef { resource_type: args.principal_type, id: args.principal_id },
+            };
+            provision(&args.azure, &args.run, &args.audit_file, &change).await
+        }
+        Command::Revoke(args) => {
+            let change = match (args.grant, args.entitlement, args.principal_type, args.principal_id) {
+                (Some(grant), _, _, _) => Change::revoke_grant(&grant)?,
+                (None, Some(entitlement_id), Some(resource_type), Some(id)) => {
+                    Change { action: Action::Revoke, entitlement_id, principal: ResourceRef { resource_type, id } }
+                }
+                _ => anyhow::bail!("revoke needs --grant, or --entitlement with --principal-type and --principal-id"),
+            };
+            provision(&args.azure, &args.run, &args.audit_file, &change).await
+        }
+        Command::Serve(args) => connector_host::serve::serve(args).await,
+    }
+}
+
+/// Runs a grant or revoke and prints its one JSON line; an error outcome also fails the command.
+async fn provision(
+    azure: &connector_host::cli::AzureArgs,
+    run: &connector_host::cli::RunArgs,
+    audit_file: &std::path::Path,
+    change: &Change,
+) -> anyhow::Result<()> {
+    let settings = TenantSettings::from_args(azure)?;
+    let report = apply(&settings, run, audit_file, change).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    match report.error {
+        Some(error) => anyhow::bail!("{} of {} failed: {error}", report.action, report.entitlement_id),
+        None => Ok(()),
     }
 }
 

@@ -28,6 +28,10 @@ CREATE TABLE grants (
 CREATE TABLE notices (
     kind TEXT NOT NULL, subject TEXT NOT NULL, message TEXT NOT NULL, missing_permission TEXT,
     resource_type TEXT, resource_id TEXT);
+CREATE TABLE IF NOT EXISTS provisioning_audit (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, entitlement_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL, principal_id TEXT NOT NULL, outcome TEXT NOT NULL, grant_id TEXT,
+    request_id TEXT, error TEXT, retried INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE sync_runs (
     id INTEGER PRIMARY KEY, connector TEXT NOT NULL, connector_version TEXT NOT NULL,
     started_at TEXT NOT NULL, finished_at TEXT, requests INTEGER, throttled INTEGER, duplicates INTEGER);
@@ -215,6 +219,22 @@ impl SnapshotWriter {
              CREATE INDEX entitlements_by_resource ON entitlements (resource_type, resource_id);
              PRAGMA journal_mode = DELETE;",
         )?;
+        // The audit trail of grants and revokes lives in the snapshot file but outlives each
+        // snapshot: copy it from the file we replace, holding the lock that audit writers take.
+        let _lock = lock_output(&self.output)?;
+        if self.output.is_file() {
+            self.connection.execute("ATTACH DATABASE ?1 AS previous", params![self.output.to_string_lossy()])?;
+            let has_audit: bool = self.connection.query_row(
+                "SELECT count(*) FROM previous.sqlite_master WHERE name = 'provisioning_audit'",
+                [],
+                |row| row.get::<_, i64>(0).map(|count| count > 0),
+            )?;
+            if has_audit {
+                self.connection
+                    .execute_batch("INSERT INTO provisioning_audit SELECT * FROM previous.provisioning_audit")?;
+            }
+            self.connection.execute_batch("DETACH DATABASE previous")?;
+        }
         let connection = std::mem::replace(&mut self.connection, Connection::open_in_memory()?);
         connection.close().map_err(|(_, err)| err).context("cannot close the snapshot")?;
         std::fs::File::open(&self.temporary)
@@ -247,6 +267,67 @@ pub fn notice_kind_name(kind: NoticeKind) -> &'static str {
         NoticeKind::Gap => "gap",
         NoticeKind::UnsupportedPrincipal => "unsupported_principal",
     }
+}
+
+/// An exclusive lock on `<output>.lock`, held while the snapshot file is replaced or an audit
+/// row is written, so neither loses the other's work.
+pub fn lock_output(output: &Path) -> anyhow::Result<std::fs::File> {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_context(|| format!("cannot open the lock file {}", Path::new(&name).display()))?;
+    file.lock().with_context(|| format!("cannot lock {}", Path::new(&name).display()))?;
+    Ok(file)
+}
+
+/// One grant or revoke, as the audit trail keeps it.
+pub struct AuditRecord<'a> {
+    pub at: &'a str,
+    pub action: &'a str,
+    pub entitlement_id: &'a str,
+    pub principal_type: &'a str,
+    pub principal_id: &'a str,
+    pub outcome: &'a str,
+    pub grant_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub retried: bool,
+}
+
+/// Appends to the audit trail in `output`, creating the file (schema only, no snapshot) if
+/// no sync has written it yet.
+pub fn append_audit(output: &Path, record: &AuditRecord<'_>) -> anyhow::Result<()> {
+    let _lock = lock_output(output)?;
+    let connection = Connection::open(output)
+        .with_context(|| format!("cannot open {} to record the audit trail", output.display()))?;
+    let has_schema: bool =
+        connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'sync_runs'", [], |row| {
+            row.get::<_, i64>(0).map(|count| count > 0)
+        })?;
+    if !has_schema {
+        connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+    }
+    connection.execute(
+        "INSERT INTO provisioning_audit (at, action, entitlement_id, principal_type, principal_id, outcome, grant_id, request_id, error, retried)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            record.at,
+            record.action,
+            record.entitlement_id,
+            record.principal_type,
+            record.principal_id,
+            record.outcome,
+            record.grant_id,
+            record.request_id,
+            record.error,
+            record.retried
+        ],
+    )?;
+    Ok(())
 }
 
 /// Opens a finished snapshot for reading.

@@ -14,7 +14,6 @@ use crate::outbound::gateway::{GatewaySettings, TenantGateway};
 use crate::outbound::policy::{AllowedOrigin, Origin, OutboundPolicy};
 use crate::outbound::transport::HttpTransport;
 use crate::sandbox::{ConfigValue, ConnectorMetadata};
-use crate::sync::config_value;
 
 #[derive(Clone, Debug)]
 pub struct TenantSettings {
@@ -91,6 +90,19 @@ pub fn policy_for(metadata: &ConnectorMetadata, config: &[ConfigValue]) -> anyho
         allowed.push(AllowedOrigin { origin: Origin::from_url(&url)?, token_scope: Some(scope.to_owned()) });
     }
     Ok(OutboundPolicy::new(allowed))
+}
+
+pub fn config_value<'a>(config: &'a [ConfigValue], key: &str) -> Option<&'a str> {
+    config.iter().find(|value| value.key == key).map(|value| value.value.as_str())
+}
+
+/// The token scopes of the endpoints a connector declared, as configured.
+pub fn token_scopes(metadata: &ConnectorMetadata, config: &[ConfigValue]) -> Vec<String> {
+    metadata
+        .endpoints
+        .iter()
+        .map(|endpoint| config_value(config, &endpoint.scope_key).unwrap_or(&endpoint.default_scope).to_owned())
+        .collect()
 }
 
 /// A gateway that allows nothing, for calls that need no network (metadata).

@@ -2,7 +2,7 @@
 
 use fake_azure::Tenant;
 
-use crate::support::{Harness, assert_success, export, run_host, stderr};
+use crate::support::{Harness, RESOURCE_TYPES, assert_success, export, run_host, stderr};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_secret_is_reported_with_its_aadsts_code() {
@@ -102,19 +102,7 @@ async fn demo_prints_counts_that_match_the_sample_tenant() {
     assert_eq!(line("resource_group"), tenant.resource_groups.len() as u64);
     let exported = export(&output).await;
     assert_eq!(exported["resources"].as_array().map(Vec::len).unwrap_or_default() as u64, {
-        let summed: u64 = [
-            "user",
-            "group",
-            "role",
-            "enterprise_application",
-            "managed_identity",
-            "tenant",
-            "subscription",
-            "resource_group",
-        ]
-        .iter()
-        .map(|kind| line(kind))
-        .sum();
+        let summed: u64 = RESOURCE_TYPES.iter().map(|kind| line(kind)).sum();
         summed
     });
 }

@@ -1,10 +1,17 @@
 //! End-to-end tests: the host binary (or its sandbox) driving the real connector or the probe
 //! component against the fake Azure on loopback. Nothing here reaches any other address.
 
+mod clouds;
+mod deployment;
 mod failures;
+mod gaps;
 mod go_defects;
+mod hostile;
 mod oracle;
 mod probe;
+mod provisioning;
 mod sandbox;
+mod serve;
+mod serve_support;
 mod support;
 mod sync;

@@ -44,8 +44,19 @@ impl Sandbox {
     /// A sandbox for the probe whose gateway allows `allowed` origins, each with the Graph
     /// scope, and holds the tenant's credentials.
     pub fn new(tenant: &Tenant, login_url: &str, allowed: &[String], limits: SandboxLimits) -> Sandbox {
-        let runtime = ConnectorRuntime::new(probe_component(), limits).expect("the probe loads");
         let transport = HttpTransport::new(TransportLimits::default()).expect("a transport");
+        Sandbox::with_transport(tenant, login_url, allowed, limits, transport)
+    }
+
+    /// The same, sending through `transport` (e.g. one whose name lookup the test controls).
+    pub fn with_transport(
+        tenant: &Tenant,
+        login_url: &str,
+        allowed: &[String],
+        limits: SandboxLimits,
+        transport: HttpTransport,
+    ) -> Sandbox {
+        let runtime = ConnectorRuntime::new(probe_component(), limits).expect("the probe loads");
         let stats = Arc::new(OutboundStats::default());
         let credentials = ClientCredentials {
             tenant_id: tenant.tenant_id.clone(),

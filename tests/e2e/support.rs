@@ -9,6 +9,24 @@ use serde_json::Value;
 
 pub const HOST: &str = env!("CARGO_BIN_EXE_connector-host");
 
+/// The eight resource types of §1 of the Azure reference.
+pub const RESOURCE_TYPES: [&str; 8] =
+    ["user", "group", "role", "enterprise_application", "managed_identity", "tenant", "subscription", "resource_group"];
+
+/// A tenant shape with `users` users and nothing else, to add principals to a sample tenant.
+pub fn users_only(users: usize) -> fake_azure::TenantShape {
+    fake_azure::TenantShape {
+        users,
+        groups: 0,
+        members_per_group: 0,
+        service_principals: 0,
+        app_role_assignments_per_app: 0,
+        subscriptions: 0,
+        resource_groups_per_subscription: 0,
+        rbac_assignments_per_subscription: 0,
+    }
+}
+
 pub struct Harness {
     pub fake: FakeAzure,
     pub tenant: Tenant,

@@ -3,7 +3,7 @@
 use fake_azure::{Tenant, TenantShape};
 
 use crate::oracle::{Expected, Options};
-use crate::support::{Harness, Snapshot, assert_same_map, assert_same_set, assert_success, export};
+use crate::support::{Harness, RESOURCE_TYPES, Snapshot, assert_same_map, assert_same_set, assert_success, export};
 
 async fn assert_sync_is_exact(harness: &Harness, extra: &[&str], options: &Options) -> serde_json::Value {
     let output = harness.path("sync.db");
@@ -33,16 +33,7 @@ async fn sample_tenant_sync_is_exact() {
     let exported = assert_sync_is_exact(&harness, &["--mailboxSettings"], &Options { skip_ad_groups: false }).await;
     let types: Vec<&str> =
         exported["resource_types"].as_array().expect("types").iter().filter_map(|t| t["id"].as_str()).collect();
-    for kind in [
-        "user",
-        "group",
-        "role",
-        "enterprise_application",
-        "managed_identity",
-        "tenant",
-        "subscription",
-        "resource_group",
-    ] {
+    for kind in RESOURCE_TYPES {
         assert!(types.contains(&kind), "{kind} is a resource type: {types:?}");
     }
     let tenant = harness.fake.tenant();

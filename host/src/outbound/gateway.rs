@@ -10,6 +10,7 @@ use http::{HeaderValue, Method};
 use tokio::sync::Semaphore;
 
 use super::OutboundStats;
+use super::pacing::Pacer;
 use super::policy::OutboundPolicy;
 use super::retry::{RetryPolicy, send_with_retry};
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
@@ -38,6 +39,8 @@ pub struct TenantGateway {
     provisioning_enabled: bool,
     max_request_bytes: usize,
     concurrency: Arc<Semaphore>,
+    /// The tenant's throttling budgets (one app in one tenant), learned from Azure's answers.
+    pacer: Pacer,
     stats: Arc<OutboundStats>,
     /// The first error a guest cannot explain itself (a refused token, a refused origin), kept
     /// so the host reports the real cause instead of the guest's generic transport error.
@@ -53,6 +56,15 @@ pub struct GatewaySettings {
     pub stats: Arc<OutboundStats>,
 }
 
+/// Per-tenant bounds on what its sandboxes can make the host do on the network.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboundCaps {
+    /// Requests in flight at once, across all of the tenant's sandboxes.
+    pub max_concurrent_requests: usize,
+    /// The largest answer accepted; a larger one fails the request.
+    pub max_response_bytes: usize,
+}
+
 impl TenantGateway {
     pub fn new(settings: GatewaySettings) -> Self {
         TenantGateway {
@@ -63,9 +75,17 @@ impl TenantGateway {
             provisioning_enabled: settings.provisioning_enabled,
             max_request_bytes: 4 * 1024 * 1024,
             concurrency: Arc::new(Semaphore::new(settings.max_concurrent_requests.max(1))),
+            pacer: Pacer::new(settings.stats.clone()),
             stats: settings.stats,
             first_failure: Mutex::new(None),
         }
+    }
+
+    /// The same gateway with the tenant's own caps instead of the defaults.
+    pub fn with_caps(mut self, caps: OutboundCaps) -> Self {
+        self.concurrency = Arc::new(Semaphore::new(caps.max_concurrent_requests.max(1)));
+        self.transport = self.transport.with_max_response_bytes(caps.max_response_bytes);
+        self
     }
 
     pub fn stats(&self) -> &Arc<OutboundStats> {
@@ -145,7 +165,7 @@ impl TenantGateway {
             .acquire()
             .await
             .map_err(|_| GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into())))?;
-        Ok(send_with_retry(&self.transport, request, self.retry, &self.stats).await?)
+        Ok(send_with_retry(&self.transport, request, self.retry, &self.stats, Some(&self.pacer)).await?)
     }
 }
 

@@ -2,7 +2,9 @@
 //! gateway that puts them together with the tenant's credentials.
 
 pub mod gateway;
+pub mod pacing;
 pub mod policy;
+pub mod resolver;
 pub mod retry;
 pub mod transport;
 
@@ -14,6 +16,7 @@ pub struct OutboundStats {
     requests: AtomicU64,
     throttled: AtomicU64,
     refused: AtomicU64,
+    resource_units: AtomicU64,
 }
 
 impl OutboundStats {
@@ -23,6 +26,10 @@ impl OutboundStats {
 
     pub fn record_throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn record_resource_units(&self, units: u64) {
+        self.resource_units.fetch_add(units, Ordering::Relaxed);
     }
 
     pub fn record_refused(&self) {
@@ -37,6 +44,11 @@ impl OutboundStats {
     /// Answers that were 429.
     pub fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Resource units Azure charged (`x-ms-resource-unit`), summed.
+    pub fn resource_units(&self) -> u64 {
+        self.resource_units.load(Ordering::Relaxed)
     }
 
     /// Requests the host refused to send.

@@ -9,18 +9,27 @@ use std::time::Duration;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::OutboundStats;
+use super::pacing::Pacer;
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
+    /// Attempts of a request answered 429 when a pacer spaces them: each waits for budget
+    /// rather than racing the others, so more of them are worth making.
+    pub max_paced_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 8, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(60) }
+        RetryPolicy {
+            max_attempts: 8,
+            max_paced_attempts: 32,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(60),
+        }
     }
 }
 
@@ -60,19 +69,34 @@ fn jitter_fraction() -> f64 {
 }
 
 /// Sends `request`, retrying throttled or unavailable answers. Returns the last answer when
-/// attempts run out, so the caller sees Azure's own 429 rather than a made-up error.
+/// attempts run out, so the caller sees Azure's own 429 rather than a made-up error. With a
+/// `pacer`, every attempt waits for its budget and every answer teaches it.
 pub async fn send_with_retry(
     transport: &HttpTransport,
     request: &BufferedRequest,
     policy: RetryPolicy,
     stats: &OutboundStats,
+    pacer: Option<&Pacer>,
 ) -> Result<BufferedResponse, TransportError> {
     let mut attempt = 0;
     loop {
+        if let Some(pacer) = pacer {
+            pacer.admit(&request.uri).await;
+        }
         stats.record_request();
         let outcome = transport.send(request).await;
         attempt += 1;
+        if let (Some(pacer), Ok(response)) = (pacer, &outcome) {
+            pacer.observe(&request.uri, response.status, &response.headers);
+        }
+        let mut limit = policy.max_attempts;
         let wait = match &outcome {
+            Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS && pacer.is_some() => {
+                // The pacer holds every request to this origin until Retry-After has passed.
+                stats.record_throttled();
+                limit = policy.max_paced_attempts;
+                Duration::ZERO
+            }
             Ok(response) if should_retry_status(&request.method, response.status) => {
                 if response.status == StatusCode::TOO_MANY_REQUESTS {
                     stats.record_throttled();
@@ -82,11 +106,13 @@ pub async fn send_with_retry(
             Err(TransportError::Connect(_)) if is_idempotent(&request.method) => policy.delay(attempt - 1, None),
             _ => return outcome,
         };
-        if attempt >= policy.max_attempts {
+        if attempt >= limit {
             return outcome;
         }
         tracing::debug!(uri = %request.uri, attempt, wait_ms = wait.as_millis() as u64, "retrying");
-        tokio::time::sleep(wait).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -105,8 +131,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let policy =
-            RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            max_paced_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         assert!(policy.delay(0, None) >= Duration::from_millis(100));
         assert!(policy.delay(2, None) >= Duration::from_millis(400));
         assert_eq!(policy.delay(12, None), Duration::from_secs(1));

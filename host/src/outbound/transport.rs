@@ -5,10 +5,9 @@
 //! (private, link-local, cloud metadata), so an allowed name that points inside the network
 //! behind us is refused after DNS, not only before it.
 
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,10 +15,10 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 
 use super::policy::Origin;
+use super::resolver::{GuardedResolver, NameLookup, ProhibitedResolution, SystemLookup, is_prohibited};
 
 #[derive(Clone, Copy, Debug)]
 pub struct TransportLimits {
@@ -75,11 +74,40 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<GuardedReso
 pub struct HttpTransport {
     client: HttpsClient,
     limits: TransportLimits,
+    connect_to: Arc<HashMap<String, SocketAddr>>,
+}
+
+/// Routes `host:port` authorities to loopback addresses, keeping the `Host` header: the way
+/// tests send a national cloud's traffic (`graph.microsoft.us:443`) to the fake Azure. Set
+/// by `CONNECTOR_HOST_CONNECT_TO=host:port=127.0.0.1:port,...`; only loopback targets are
+/// accepted, so it cannot send traffic anywhere `--graph-url http://127.0.0.1:...` could not.
+pub const CONNECT_TO_VARIABLE: &str = "CONNECTOR_HOST_CONNECT_TO";
+
+fn parse_connect_to(text: &str) -> anyhow::Result<HashMap<String, SocketAddr>> {
+    let mut routes = HashMap::new();
+    for entry in text.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        let Some((authority, target)) = entry.split_once('=') else {
+            anyhow::bail!("{CONNECT_TO_VARIABLE} entry {entry:?} is not host:port=127.0.0.1:port");
+        };
+        let target: SocketAddr = target.parse().map_err(|_| {
+            anyhow::anyhow!("{CONNECT_TO_VARIABLE} target {target:?} is not an address like 127.0.0.1:8080")
+        })?;
+        if !target.ip().is_loopback() {
+            anyhow::bail!("{CONNECT_TO_VARIABLE} target {target} is not a loopback address: only loopback is allowed");
+        }
+        routes.insert(authority.to_ascii_lowercase(), target);
+    }
+    Ok(routes)
 }
 
 impl HttpTransport {
     pub fn new(limits: TransportLimits) -> anyhow::Result<Self> {
-        let mut http = HttpConnector::new_with_resolver(GuardedResolver);
+        HttpTransport::with_lookup(limits, Arc::new(SystemLookup))
+    }
+
+    /// A transport that resolves names with `lookup` (still refusing prohibited addresses).
+    pub fn with_lookup(limits: TransportLimits, lookup: Arc<dyn NameLookup>) -> anyhow::Result<Self> {
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver::new(lookup));
         http.enforce_http(false);
         http.set_connect_timeout(Some(limits.connect_timeout));
         http.set_nodelay(true);
@@ -97,20 +125,59 @@ impl HttpTransport {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
             .build(connector);
-        Ok(HttpTransport { client, limits })
+        Ok(HttpTransport { client, limits, connect_to: Arc::new(HashMap::new()) })
+    }
+
+    /// A transport that also honours `CONNECTOR_HOST_CONNECT_TO` (see [`CONNECT_TO_VARIABLE`]).
+    pub fn from_environment(limits: TransportLimits) -> anyhow::Result<Self> {
+        let mut transport = HttpTransport::new(limits)?;
+        if let Ok(text) = std::env::var(CONNECT_TO_VARIABLE) {
+            transport.connect_to = Arc::new(parse_connect_to(&text)?);
+        }
+        Ok(transport)
+    }
+
+    /// The URI to connect to and the `Host` to present: unchanged, unless a connect-to route
+    /// sends this authority to loopback.
+    fn route(&self, uri: &Uri) -> (Uri, Option<String>) {
+        let Some(origin) = Origin::of_uri(uri) else { return (uri.clone(), None) };
+        let authority = format!("{}:{}", origin.host, origin.port);
+        match self.connect_to.get(&authority) {
+            Some(target) => {
+                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let host = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or(authority);
+                match format!("http://{target}{path}").parse() {
+                    Ok(routed) => (routed, Some(host)),
+                    Err(_) => (uri.clone(), None),
+                }
+            }
+            None => (uri.clone(), None),
+        }
     }
 
     pub fn limits(&self) -> TransportLimits {
         self.limits
     }
 
+    /// The same transport (sharing its connection pool) with another cap on answer size, so
+    /// each tenant can have its own.
+    pub fn with_max_response_bytes(&self, max_response_bytes: usize) -> Self {
+        let mut capped = self.clone();
+        capped.limits.max_response_bytes = max_response_bytes;
+        capped
+    }
+
     pub async fn send(&self, request: &BufferedRequest) -> Result<BufferedResponse, TransportError> {
         if let Some(origin) = Origin::of_uri(&request.uri) {
             refuse_prohibited_literal(&origin)?;
         }
-        let mut builder = http::Request::builder().method(request.method.clone()).uri(request.uri.clone());
+        let (uri, host) = self.route(&request.uri);
+        let mut builder = http::Request::builder().method(request.method.clone()).uri(uri);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
+        }
+        if let Some(host) = host {
+            builder = builder.header(http::header::HOST, host);
         }
         let outgoing =
             builder.body(Full::new(request.body.clone())).map_err(|err| TransportError::Protocol(err.to_string()))?;
@@ -136,41 +203,18 @@ fn classify_client_error(err: hyper_util::client::legacy::Error) -> TransportErr
     let text = format!("{err:#}");
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&err);
     while let Some(cause) = source {
-        if let Some(prohibited) = cause.downcast_ref::<ProhibitedResolution>() {
+        // The resolver's refusal arrives wrapped in an `io::Error`, whose `source()` skips the
+        // error it wraps, so look inside it explicitly.
+        let wrapped = cause.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        let prohibited = cause
+            .downcast_ref::<ProhibitedResolution>()
+            .or_else(|| wrapped.and_then(|inner| inner.downcast_ref::<ProhibitedResolution>()));
+        if let Some(prohibited) = prohibited {
             return TransportError::ProhibitedAddress(prohibited.0.clone());
         }
         source = cause.source();
     }
     if err.is_connect() { TransportError::Connect(text) } else { TransportError::Protocol(text) }
-}
-
-/// Addresses no connector may reach, whatever the allow-list says: private networks,
-/// link-local (cloud metadata lives there), unspecified, multicast, and loopback unless the
-/// origin names loopback itself.
-pub fn is_prohibited(ip: IpAddr, origin_is_loopback: bool) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            (v4.is_loopback() && !origin_is_loopback)
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                // 100.64.0.0/10, carrier-grade NAT: private in practice.
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_prohibited(IpAddr::V4(v4), origin_is_loopback);
-            }
-            let first = v6.segments()[0];
-            (v6.is_loopback() && !origin_is_loopback)
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local, includes fd00:ec2::254 (AWS metadata)
-                || (first & 0xffc0) == 0xfe80 // link-local
-        }
-    }
 }
 
 fn refuse_prohibited_literal(origin: &Origin) -> Result<(), TransportError> {
@@ -182,76 +226,15 @@ fn refuse_prohibited_literal(origin: &Origin) -> Result<(), TransportError> {
     }
 }
 
-#[derive(Debug)]
-struct ProhibitedResolution(String);
-
-impl std::fmt::Display for ProhibitedResolution {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} resolves only to prohibited addresses", self.0)
-    }
-}
-
-impl std::error::Error for ProhibitedResolution {}
-
-/// Resolves names with the system resolver and keeps only addresses a connector may reach.
-/// `localhost` is the one name allowed to resolve to loopback, because only a loopback origin
-/// (configured on purpose, as tests do) can name it.
-#[derive(Clone, Copy)]
-struct GuardedResolver;
-
-impl tower_service::Service<Name> for GuardedResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let lookup_host = host.clone();
-            let addresses = tokio::task::spawn_blocking(move || (lookup_host.as_str(), 0).to_socket_addrs())
-                .await
-                .map_err(std::io::Error::other)??;
-            let loopback_name = host.eq_ignore_ascii_case("localhost");
-            let allowed: Vec<SocketAddr> =
-                addresses.filter(|address| !is_prohibited(address.ip(), loopback_name)).collect();
-            if allowed.is_empty() {
-                return Err(std::io::Error::other(ProhibitedResolution(host)));
-            }
-            Ok(allowed.into_iter())
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn metadata_private_and_link_local_addresses_are_prohibited() {
-        for address in [
-            "169.254.169.254",
-            "10.0.0.1",
-            "192.168.1.1",
-            "172.16.0.1",
-            "fd00:ec2::254",
-            "fe80::1",
-            "100.64.0.1",
-            "0.0.0.0",
-        ] {
-            let ip: IpAddr = address.parse().unwrap();
-            assert!(is_prohibited(ip, false), "{address} must be prohibited");
-        }
-        assert!(!is_prohibited("20.190.128.1".parse().unwrap(), false));
-    }
-
-    #[test]
-    fn loopback_is_reachable_only_from_a_loopback_origin() {
-        assert!(is_prohibited("127.0.0.1".parse().unwrap(), false));
-        assert!(!is_prohibited("127.0.0.1".parse().unwrap(), true));
-        assert!(is_prohibited("::ffff:169.254.169.254".parse().unwrap(), true));
+    fn connect_to_accepts_only_loopback_targets() {
+        let routes = parse_connect_to("graph.microsoft.us:443=127.0.0.1:8080").unwrap();
+        assert_eq!(routes["graph.microsoft.us:443"], "127.0.0.1:8080".parse().unwrap());
+        assert!(parse_connect_to("graph.microsoft.us:443=10.0.0.1:443").is_err());
+        assert!(parse_connect_to("nonsense").is_err());
     }
 }

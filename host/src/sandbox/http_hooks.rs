@@ -2,6 +2,7 @@
 //! tenant's gateway; nothing else can reach the network.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::HeaderName;
 use http_body_util::{BodyExt, Full, Limited};
@@ -9,16 +10,23 @@ use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
+use super::call_stats::GatewayWait;
 use crate::outbound::gateway::{GatewayError, TenantGateway};
 use crate::outbound::transport::{BufferedRequest, TransportError};
 
 pub struct GuestHttpHooks {
     gateway: Arc<TenantGateway>,
+    waited: GatewayWait,
 }
 
 impl GuestHttpHooks {
     pub fn new(gateway: Arc<TenantGateway>) -> Self {
-        GuestHttpHooks { gateway }
+        GuestHttpHooks { gateway, waited: GatewayWait::default() }
+    }
+
+    /// How long this call's requests have waited on the gateway so far.
+    pub fn waited(&self) -> Duration {
+        self.waited.total()
     }
 }
 
@@ -50,7 +58,9 @@ impl WasiHttpHooks for GuestHttpHooks {
             > + Send,
     > {
         let gateway = self.gateway.clone();
+        let waited = self.waited.clone();
         Box::new(async move {
+            let started = Instant::now();
             let (parts, body) = request.into_parts();
             let max = gateway.max_request_bytes();
             let body = Limited::new(body, max)
@@ -59,7 +69,9 @@ impl WasiHttpHooks for GuestHttpHooks {
                 .map_err(|_| HttpError::HttpRequestBodySize(Some(max as u64)))?
                 .to_bytes();
             let buffered = BufferedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body };
-            let response = gateway.send(buffered).await.map_err(error_for_guest)?;
+            let response = gateway.send(buffered).await;
+            waited.add(started.elapsed());
+            let response = response.map_err(error_for_guest)?;
             let mut answer = http::Response::new(
                 Full::new(response.body).map_err(|never: std::convert::Infallible| match never {}).boxed_unsync(),
             );

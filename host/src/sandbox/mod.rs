@@ -1,25 +1,34 @@
 //! The sandbox: one compiled connector component, and a fresh, limited instance per call.
 //!
-//! The component is compiled once and pre-linked once (`InstancePre`). Every call gets its own
-//! `Store` with memory, table and instance limits and a wall-clock deadline (epoch
-//! interruption), no filesystem, no environment, no sockets: only `wasi:http` through the
-//! tenant's gateway, clocks, random and stderr.
+//! The component is compiled once (or loaded from the precompiled-artifact cache) and pre-linked
+//! once (`InstancePre`). Every call gets its own `Store` with memory, table and instance limits
+//! and a wall-clock deadline (epoch interruption), no filesystem, no environment, no sockets:
+//! only `wasi:http` through the tenant's gateway, clocks, random and stderr. The number of
+//! instances alive at once is bounded, so many tenants cannot exhaust the host together.
 
+mod artifact_cache;
+mod call;
+mod call_stats;
+mod engine;
+mod epoch;
+mod guest;
 mod http_hooks;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
 
 use crate::outbound::gateway::TenantGateway;
-use http_hooks::GuestHttpHooks;
+pub use artifact_cache::{ArtifactCache, CompiledFrom};
+pub use call::{ConnectorCall, PageBudget};
+pub use call_stats::{CallStats, CallTimes};
+use epoch::EpochTicker;
+use guest::GuestState;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -55,24 +64,55 @@ impl Default for SandboxLimits {
     }
 }
 
-const EPOCH_TICK: Duration = Duration::from_millis(50);
+/// How wasmtime finds memory for an instance. Pooling reserves slots once and reuses them;
+/// on-demand maps and unmaps per instance. See docs/decisions.md for the measurements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InstanceAllocator {
+    Pooling,
+    OnDemand,
+}
+
+/// Everything that shapes a runtime, beyond the component itself.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    pub limits: SandboxLimits,
+    pub allocator: InstanceAllocator,
+    /// Instances alive at once; further calls wait for a slot. With pooling, also the pool size.
+    pub max_concurrent_calls: usize,
+    /// Where precompiled components are kept; `None` compiles in memory every time.
+    pub artifact_cache: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            limits: SandboxLimits::default(),
+            allocator: InstanceAllocator::Pooling,
+            max_concurrent_calls: 64,
+            artifact_cache: None,
+        }
+    }
+}
 
 /// A compiled, pre-linked connector, ready to be instantiated per call.
 pub struct ConnectorRuntime {
     engine: Engine,
     pre: ConnectorComponentPre<GuestState>,
     limits: SandboxLimits,
+    call_slots: Arc<Semaphore>,
+    compiled_from: CompiledFrom,
     ticker: Option<EpochTicker>,
+    stats: Arc<CallStats>,
 }
 
 impl ConnectorRuntime {
     pub fn new(component_bytes: &[u8], limits: SandboxLimits) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|err| anyhow!("cannot create the wasmtime engine: {err}"))?;
-        let component = Component::new(&engine, component_bytes)
-            .map_err(|err| anyhow!("the connector component does not compile: {err:#}"))?;
+        ConnectorRuntime::load(component_bytes, &RuntimeOptions { limits, ..RuntimeOptions::default() })
+    }
+
+    pub fn load(component_bytes: &[u8], options: &RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine::build(options)?;
+        let (component, compiled_from) = compile(&engine, component_bytes, options.artifact_cache.as_deref())?;
         let mut linker: Linker<GuestState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| anyhow!("cannot link WASI: {err}"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -83,173 +123,92 @@ impl ConnectorRuntime {
         let pre = ConnectorComponentPre::new(instance_pre)
             .map_err(|err| anyhow!("the component does not export the idgov:connector world: {err:#}"))?;
         let ticker = EpochTicker::start(engine.clone());
-        Ok(ConnectorRuntime { engine, pre, limits, ticker: Some(ticker) })
+        Ok(ConnectorRuntime {
+            engine,
+            pre,
+            limits: options.limits,
+            call_slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
+            compiled_from,
+            ticker: Some(ticker),
+            stats: Arc::new(CallStats::default()),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// A fresh instance for one call, whose requests go through `gateway`.
+    /// Where the time of this runtime's calls went.
+    pub fn stats(&self) -> &Arc<CallStats> {
+        &self.stats
+    }
+
+    /// Whether this runtime compiled the component or loaded it from the artifact cache.
+    pub fn compiled_from(&self) -> CompiledFrom {
+        self.compiled_from
+    }
+
+    /// A fresh instance for one call, whose requests go through `gateway`. Waits while the
+    /// maximum number of instances is alive.
     pub async fn instantiate(&self, gateway: Arc<TenantGateway>) -> anyhow::Result<ConnectorCall> {
-        let state = GuestState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: GuestHttpHooks::new(gateway),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .table_elements(self.limits.table_elements)
-                .instances(self.limits.instances)
-                .build(),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
-        let ticks = (self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let slot = self
+            .call_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| anyhow!("the connector runtime is shutting down"))?;
+        let started = Instant::now();
+        let mut store = Store::new(&self.engine, GuestState::new(gateway, &self.limits));
+        store.limiter(|state| state.limiter());
+        let deadline = Instant::now() + self.limits.call_timeout;
+        let timeout = self.limits.call_timeout;
+        // The guest yields to the executor at every tick, so a busy loop cannot hold a worker
+        // thread (and with it other tenants' calls); past the deadline it is stopped.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::format_err!("the call ran past its deadline of {timeout:?} and was stopped"))
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
         let bindings = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|err| anyhow!("cannot instantiate the connector: {err:#}"))?;
-        Ok(ConnectorCall { store, bindings, timeout: self.limits.call_timeout })
+        self.stats.record_instantiation(started.elapsed());
+        Ok(ConnectorCall::new(store, bindings, self.limits, slot, self.stats.clone()))
     }
 }
 
 impl Drop for ConnectorRuntime {
     fn drop(&mut self) {
+        self.call_slots.close();
         if let Some(ticker) = self.ticker.take() {
             ticker.stop();
         }
     }
 }
 
-/// Advances the engine's epoch so running guests hit their deadline.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        });
-        EpochTicker { stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-    }
-}
-
-pub struct GuestState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: GuestHttpHooks,
-    limits: StoreLimits,
-}
-
-impl WasiView for GuestState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for GuestState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
-    }
-}
-
-/// One instance, for one call. A trap (deadline, memory, a bug in the guest) becomes an
-/// `anyhow` error that names the call; the component's own errors stay `ConnectorError`s.
-pub struct ConnectorCall {
-    store: Store<GuestState>,
-    bindings: ConnectorComponent,
-    timeout: Duration,
-}
-
-macro_rules! guest_call {
-    ($self:ident, $what:expr, $method:ident ( $($arg:expr),* )) => {{
-        let guest = $self.bindings.idgov_connector_connector();
-        let call = guest.$method(&mut $self.store, $($arg),*);
-        match tokio::time::timeout($self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(trap)) => Err(anyhow!("the connector failed in {}: {trap:#}", $what)),
-            Err(_) => Err(anyhow!("the connector did not finish {} within {:?}", $what, $self.timeout)),
+fn compile(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<(Component, CompiledFrom)> {
+    let compile_in_memory = || {
+        Component::new(engine, bytes)
+            .map(|component| (component, CompiledFrom::Source))
+            .map_err(|err| anyhow!("the connector component does not compile: {err:#}"))
+    };
+    let Some(dir) = cache_dir else { return compile_in_memory() };
+    match ArtifactCache::open(dir) {
+        Ok(cache) => cache.load_or_compile(engine, bytes),
+        Err(error) => {
+            // A cache is an optimisation: a sync must never fail because of it.
+            tracing::warn!(cache = %dir.display(), error = %format!("{error:#}"), "not using the compiled-component cache");
+            compile_in_memory()
         }
-    }};
-}
-
-impl ConnectorCall {
-    pub async fn metadata(mut self) -> anyhow::Result<ConnectorMetadata> {
-        guest_call!(self, "metadata", call_metadata())
-    }
-
-    pub async fn validate_config(mut self, config: &[ConfigValue]) -> anyhow::Result<Result<(), ConnectorError>> {
-        guest_call!(self, "validate-config", call_validate_config(config))
-    }
-
-    pub async fn list_resources(
-        mut self,
-        config: &[ConfigValue],
-        resource_type: &str,
-        parent: Option<&ResourceRef>,
-        page_token: Option<&str>,
-    ) -> anyhow::Result<Result<ResourcePage, ConnectorError>> {
-        let what = format!("list-resources of {resource_type}");
-        guest_call!(self, what, call_list_resources(config, resource_type, parent, page_token))
-    }
-
-    pub async fn list_entitlements(
-        mut self,
-        config: &[ConfigValue],
-        resource: &Resource,
-        page_token: Option<&str>,
-    ) -> anyhow::Result<Result<EntitlementPage, ConnectorError>> {
-        let what = format!("list-entitlements of {}:{}", resource.resource_type, resource.id);
-        guest_call!(self, what, call_list_entitlements(config, resource, page_token))
-    }
-
-    pub async fn list_grants(
-        mut self,
-        config: &[ConfigValue],
-        resource: &Resource,
-        page_token: Option<&str>,
-    ) -> anyhow::Result<Result<GrantPage, ConnectorError>> {
-        let what = format!("list-grants of {}:{}", resource.resource_type, resource.id);
-        guest_call!(self, what, call_list_grants(config, resource, page_token))
-    }
-
-    pub async fn grant(
-        mut self,
-        config: &[ConfigValue],
-        entitlement_id: &str,
-        principal: &ResourceRef,
-    ) -> anyhow::Result<Result<ProvisionResult, ConnectorError>> {
-        guest_call!(self, format!("grant of {entitlement_id}"), call_grant(config, entitlement_id, principal))
-    }
-
-    pub async fn revoke(
-        mut self,
-        config: &[ConfigValue],
-        entitlement_id: &str,
-        principal: &ResourceRef,
-    ) -> anyhow::Result<Result<ProvisionResult, ConnectorError>> {
-        guest_call!(self, format!("revoke of {entitlement_id}"), call_revoke(config, entitlement_id, principal))
     }
 }
 
 /// Loads a component file given on the command line.
-pub fn read_component_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+pub fn read_component_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read the component {}: check --component", path.display()))
 }

@@ -23,6 +23,7 @@ use crate::sandbox::{
     ResourceRef, ResourceType,
 };
 use crate::store::SnapshotWriter;
+use crate::tenant::token_scopes;
 pub use progress::SyncProgress;
 pub use summary::SyncSummary;
 
@@ -43,10 +44,11 @@ const BATCH: usize = 256;
 impl SyncJob {
     pub async fn run(self) -> anyhow::Result<SyncSummary> {
         let started = Instant::now();
+        let calls_before = self.runtime.stats().times();
         let started_at = crate::clock::now_rfc3339();
         let metadata = self.metadata().await?;
         self.validate().await?;
-        let scopes: Vec<String> = self.token_scopes(&metadata);
+        let scopes = token_scopes(&metadata, &self.config);
         self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
 
         let writer = SnapshotWriter::create(&self.output)?;
@@ -77,6 +79,8 @@ impl SyncJob {
             unsupported_principals: tally.unsupported_principals,
             requests: stats.requests(),
             throttled: stats.throttled(),
+            resource_units: stats.resource_units(),
+            sandbox: self.runtime.stats().times().since(&calls_before),
             duplicates: writer.duplicates(),
             elapsed: started.elapsed(),
         };
@@ -102,17 +106,6 @@ impl SyncJob {
             .validate_config(&self.config)
             .await?
             .map_err(|err| anyhow!("{}", describe(&err)))
-    }
-
-    /// The scopes of the endpoints the connector declared, as configured.
-    fn token_scopes(&self, metadata: &ConnectorMetadata) -> Vec<String> {
-        metadata
-            .endpoints
-            .iter()
-            .map(|endpoint| {
-                config_value(&self.config, &endpoint.scope_key).unwrap_or(&endpoint.default_scope).to_owned()
-            })
-            .collect()
     }
 
     /// Turns a connector error into the run's error, preferring the host's own explanation
@@ -230,49 +223,57 @@ impl SyncJob {
     ) -> anyhow::Result<ResourceAccess> {
         let mut access = ResourceAccess::default();
         let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
-        let mut token: Option<String> = None;
-        loop {
-            let call = self.runtime.instantiate(self.gateway.clone()).await?;
-            match call.list_entitlements(&self.config, resource, token.as_deref()).await? {
-                Ok(page) => {
-                    let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
-                    lock(writer)?.write_page(&[], &page.items, &[], &notices)?;
-                    access.entitlements += page.items.len() as u64;
-                    access.notices.extend(page.notices);
-                    token = next_token(token, page.next_page_token, resource, "entitlements")?;
+        for listing in [AccessListing::Entitlements, AccessListing::Grants] {
+            let mut token: Option<String> = None;
+            loop {
+                match self.list_access_page(listing, resource, token.as_deref()).await? {
+                    Ok(page) => {
+                        let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
+                        lock(writer)?.write_page(&[], &page.entitlements, &page.grants, &notices)?;
+                        access.entitlements += page.entitlements.len() as u64;
+                        access.grants += page.grants.len() as u64;
+                        access.notices.extend(page.notices);
+                        token = next_token(token, page.next_page_token, resource, listing.name())?;
+                    }
+                    Err(error) => {
+                        let notice = self.gap_or_fail(resource, listing.name(), &error)?;
+                        lock(writer)?.write_page(&[], &[], &[], &[(notice.clone(), about)])?;
+                        access.notices.push(notice);
+                        token = None;
+                    }
                 }
-                Err(error) => {
-                    let notice = self.gap_or_fail(resource, "entitlements", &error)?;
-                    lock(writer)?.write_page(&[], &[], &[], &[(notice.clone(), about)])?;
-                    access.notices.push(notice);
-                    token = None;
+                if token.is_none() {
+                    break;
                 }
-            }
-            if token.is_none() {
-                break;
             }
         }
-        loop {
-            let call = self.runtime.instantiate(self.gateway.clone()).await?;
-            match call.list_grants(&self.config, resource, token.as_deref()).await? {
-                Ok(page) => {
-                    let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
-                    lock(writer)?.write_page(&[], &[], &page.items, &notices)?;
-                    access.grants += page.items.len() as u64;
-                    access.notices.extend(page.notices);
-                    token = next_token(token, page.next_page_token, resource, "grants")?;
-                }
-                Err(error) => {
-                    let notice = self.gap_or_fail(resource, "grants", &error)?;
-                    lock(writer)?.write_page(&[], &[], &[], &[(notice.clone(), about)])?;
-                    access.notices.push(notice);
-                    token = None;
-                }
+        Ok(access)
+    }
+
+    /// One page of a resource's entitlements or grants, from a fresh sandbox.
+    async fn list_access_page(
+        &self,
+        listing: AccessListing,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> anyhow::Result<Result<AccessPage, ConnectorError>> {
+        let call = self.runtime.instantiate(self.gateway.clone()).await?;
+        Ok(match listing {
+            AccessListing::Entitlements => {
+                call.list_entitlements(&self.config, resource, token).await?.map(|page| AccessPage {
+                    entitlements: page.items,
+                    grants: Vec::new(),
+                    notices: page.notices,
+                    next_page_token: page.next_page_token,
+                })
             }
-            if token.is_none() {
-                return Ok(access);
-            }
-        }
+            AccessListing::Grants => call.list_grants(&self.config, resource, token).await?.map(|page| AccessPage {
+                entitlements: Vec::new(),
+                grants: page.items,
+                notices: page.notices,
+                next_page_token: page.next_page_token,
+            }),
+        })
     }
 
     /// A refused or vanished listing of one resource's access becomes a visible gap; any other
@@ -323,10 +324,6 @@ fn lock(writer: &Mutex<SnapshotWriter>) -> anyhow::Result<std::sync::MutexGuard<
     writer.lock().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))
 }
 
-pub fn config_value<'a>(config: &'a [ConfigValue], key: &str) -> Option<&'a str> {
-    config.iter().find(|value| value.key == key).map(|value| value.value.as_str())
-}
-
 /// Resource types that can be synced, parents before the types listed under them.
 fn sync_order(types: &[ResourceType]) -> anyhow::Result<Vec<ResourceType>> {
     let syncable: Vec<&ResourceType> =
@@ -351,6 +348,29 @@ fn sync_order(types: &[ResourceType]) -> anyhow::Result<Vec<ResourceType>> {
         }
     }
     Ok(ordered)
+}
+
+#[derive(Clone, Copy)]
+enum AccessListing {
+    Entitlements,
+    Grants,
+}
+
+impl AccessListing {
+    fn name(self) -> &'static str {
+        match self {
+            AccessListing::Entitlements => "entitlements",
+            AccessListing::Grants => "grants",
+        }
+    }
+}
+
+/// A page of either listing, so both are written and counted the same way.
+struct AccessPage {
+    entitlements: Vec<crate::sandbox::Entitlement>,
+    grants: Vec<crate::sandbox::Grant>,
+    notices: Vec<Notice>,
+    next_page_token: Option<String>,
 }
 
 #[derive(Default)]

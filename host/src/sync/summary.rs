@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::sandbox::Notice;
+use serde_json::json;
+
+use crate::sandbox::{CallTimes, Notice};
 
 #[derive(Debug)]
 pub struct SyncSummary {
@@ -18,6 +20,10 @@ pub struct SyncSummary {
     pub unsupported_principals: u64,
     pub requests: u64,
     pub throttled: u64,
+    /// Resource units Azure charged (`x-ms-resource-unit`), summed.
+    pub resource_units: u64,
+    /// Where the sandbox calls' time went (this sync's share of the runtime's counters).
+    pub sandbox: CallTimes,
     /// Objects listed more than once (kept once).
     pub duplicates: u64,
     pub elapsed: Duration,
@@ -32,6 +38,28 @@ impl SyncSummary {
                 None => format!("{}: {}", gap.subject, gap.message),
             })
             .collect()
+    }
+
+    /// The figures a benchmark or a monitoring job reads (`sync --stats-json`).
+    pub fn stats_json(&self) -> serde_json::Value {
+        json!({
+            "resources": self.resources,
+            "entitlements": self.entitlements,
+            "grants": self.grants,
+            "gaps": self.gaps.len(),
+            "unsupported_principals": self.unsupported_principals,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "resource_units": self.resource_units,
+            "duplicates": self.duplicates,
+            "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "sandbox": {
+                "calls": self.sandbox.calls,
+                "instantiate_seconds": self.sandbox.instantiate.as_secs_f64(),
+                "guest_seconds": self.sandbox.guest.as_secs_f64(),
+                "gateway_wait_seconds": self.sandbox.gateway_wait.as_secs_f64(),
+            },
+        })
     }
 }
 
@@ -49,6 +77,16 @@ impl fmt::Display for SyncSummary {
             writeln!(f, "  - {line}")?;
         }
         writeln!(f, "requests:                  {} ({} throttled)", self.requests, self.throttled)?;
+        if self.resource_units > 0 {
+            writeln!(f, "resource units:            {}", self.resource_units)?;
+        }
+        writeln!(
+            f,
+            "sandbox calls:             {} ({:.2} s in the component, {:.2} s instantiating)",
+            self.sandbox.calls,
+            self.sandbox.guest.as_secs_f64(),
+            self.sandbox.instantiate.as_secs_f64()
+        )?;
         if self.duplicates > 0 {
             writeln!(f, "listed twice (kept once):  {}", self.duplicates)?;
         }

@@ -14,6 +14,18 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
+    /// The base URL the client addressed: the fake's own loopback URL, or `https://<Host>` when
+    /// the client reached it under a cloud's name (a test routing `graph.microsoft.us` here), so
+    /// absolute links point where the client believes it is, as behind a TLS-terminating proxy.
+    pub fn public_base(&self, own_url: &str) -> String {
+        match self.headers.get(axum::http::header::HOST).and_then(|host| host.to_str().ok()) {
+            Some(host) if own_url.strip_prefix("http://") != Some(host) => {
+                format!("https://{}", host.strip_suffix(":443").unwrap_or(host))
+            }
+            _ => own_url.to_owned(),
+        }
+    }
+
     pub fn new(method: Method, path: &str, raw_query: Option<&str>, headers: HeaderMap, body: Bytes) -> Self {
         let segments = path
             .split('/')

@@ -62,7 +62,8 @@ impl Shared {
             return Err(Refusal::ScriptedFailure(status));
         }
         self.tokens.check(request.header("authorization"), audience).map_err(Refusal::Unauthenticated)?;
-        if let Some(retry_after) = self.throttle.should_throttle() {
+        let graph_units = (audience == Audience::Graph).then(|| crate::throttle::request_units(request));
+        if let Some(retry_after) = self.throttle.should_throttle(graph_units) {
             return Err(Refusal::Throttled { retry_after });
         }
         if self.faults.is_forbidden(&request.path()) {
@@ -148,6 +149,17 @@ impl FakeAzure {
     /// The `Retry-After` of scripted 429s, in (possibly fractional) seconds; 0.05 by default.
     pub fn throttle_retry_after(&self, secs: f64) {
         self.shared.throttle.set_retry_after(secs);
+    }
+
+    /// Enforces Graph's resource-unit budget: `units` per `window` per app and tenant (a token
+    /// bucket that starts full), answering 429 with the `Retry-After` the bucket needs. 0 = off.
+    pub fn resource_unit_budget(&self, units: u32, window: std::time::Duration) {
+        self.shared.throttle.set_resource_unit_budget(units, window);
+    }
+
+    /// Resource units charged to the Graph requests admitted so far (throttled ones cost nothing).
+    pub fn resource_units_spent(&self) -> u64 {
+        self.shared.throttle.resource_units_spent()
     }
 
     /// Graph/ARM requests whose path contains `path_fragment` answer 403 the way each API does.

@@ -8,6 +8,9 @@
 //! - `spin`: loops forever (the host's deadline must stop it).
 //! - `allocate`: grows memory until it fails (the host's memory limit must stop it).
 //! - `huge-page`: returns a page with `count` resources (the host must bound what it accepts).
+//!
+//! With the configuration key `attack` set to a probe's name, every `list-resources` call runs
+//! that probe whatever type it asks for: a hostile connector for a whole sync (`serve` tests).
 
 wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
 
@@ -139,7 +142,8 @@ impl Guest for Probe {
         _parent: Option<ResourceRef>,
         _page_token: Option<String>,
     ) -> Result<ResourcePage, ConnectorError> {
-        match resource_type.as_str() {
+        let probe = value(&config, "attack").unwrap_or(&resource_type).to_owned();
+        match probe.as_str() {
             "fetch" => fetch(&config),
             "environment" => Ok(environment()),
             "spin" => {

@@ -201,7 +201,7 @@ pub fn page_of(shared: &Shared, request: &ApiRequest, items: Vec<Value>) -> Resu
         let token = shared.page_tokens.encode(&collection_key, next);
         body["nextLink"] = Value::from(format!(
             "{}{collection_key}?{}&$skiptoken={}",
-            shared.arm_url,
+            request.public_base(&shared.arm_url),
             request.query.raw_without("$skiptoken"),
             token.replace('\'', "%27")
         ));

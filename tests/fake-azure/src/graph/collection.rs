@@ -212,7 +212,7 @@ pub fn list(
             "@odata.nextLink".into(),
             Value::from(format!(
                 "{}{collection_key}?{original}{separator}$skiptoken={}",
-                call.shared.graph_url,
+                call.request.public_base(&call.shared.graph_url),
                 token.replace('\'', "%27")
             )),
         );

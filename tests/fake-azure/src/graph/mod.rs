@@ -17,7 +17,7 @@ use crate::access_tokens::{Audience, TokenProblem};
 use crate::ids::random_guid;
 use crate::request::ApiRequest;
 use crate::server::{Refusal, Shared, lock};
-use crate::throttle::graph_resource_units;
+use crate::throttle::request_units;
 use error::{GraphError, throttled_body};
 
 const GRAPH_JSON: &str =
@@ -33,7 +33,7 @@ pub struct GraphCall<'a> {
 
 impl GraphCall<'_> {
     pub fn metadata_url(&self) -> String {
-        format!("{}/{}/$metadata", self.shared.graph_url, self.version)
+        format!("{}/{}/$metadata", self.request.public_base(&self.shared.graph_url), self.version)
     }
 
     pub fn eventual_consistency(&self) -> bool {
@@ -82,25 +82,21 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
             Err(error) => error_response(error),
         },
     };
-    let units = resource_units(request);
+    let units = request_units(request);
     let headers = response.headers_mut();
     for (name, value) in [
         ("request-id", request_id.clone()),
         ("client-request-id", client_request_id.clone()),
         ("x-ms-resource-unit", units.to_string()),
-    ] {
+    ]
+    .into_iter()
+    .chain(shared.throttle.limit_percentage().map(|used| ("x-ms-throttle-limit-percentage", used)))
+    {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }
     }
     response
-}
-
-fn resource_units(request: &ApiRequest) -> u32 {
-    let query = &request.query;
-    let top = query.get("$top").and_then(|top| top.trim().parse().ok());
-    let resource = request.segments.get(1..).unwrap_or_default();
-    graph_resource_units(&request.method, resource, query.get("$select").is_some(), query.get("$expand").is_some(), top)
 }
 
 fn refusal_response(

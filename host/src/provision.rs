@@ -1,0 +1,172 @@
+//! Grant and revoke: one change in Azure, decided by a reviewer, made through the sandbox and
+//! recorded in the audit trail.
+//!
+//! Guarded twice: this module refuses before loading anything when provisioning is off, and the
+//! gateway refuses any write that leaves the sandbox when it is off. A call that timed out is not
+//! blindly repeated: the retry asks the connector again, and the connector checks whether the
+//! change already happened (Azure answers "already exists" / "not found"), so it ends in
+//! `already_granted` / `already_revoked` rather than a second change.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+use crate::component::load_runtime;
+use crate::connector_error::describe;
+use crate::outbound::OutboundStats;
+use crate::outbound::transport::{HttpTransport, TransportLimits};
+use crate::sandbox::{ConnectorError, ProvisionOutcome, ResourceRef, SandboxLimits};
+use crate::store::{AuditRecord, append_audit};
+use crate::tenant::{TenantSettings, offline_gateway, token_scopes};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Grant,
+    Revoke,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Grant => "grant",
+            Action::Revoke => "revoke",
+        }
+    }
+}
+
+/// What to change: an entitlement and a principal.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub action: Action,
+    pub entitlement_id: String,
+    pub principal: ResourceRef,
+}
+
+impl Change {
+    /// A revoke named by grant id: `<entitlement_id>:<principal_type>:<principal_id>`. The
+    /// entitlement id itself contains colons, so the principal is read from the right.
+    pub fn revoke_grant(grant_id: &str) -> anyhow::Result<Change> {
+        let mut parts = grant_id.rsplitn(3, ':');
+        let (Some(principal_id), Some(principal_type), Some(entitlement_id)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            bail!("--grant {grant_id:?} is not a grant id: expected <entitlement_id>:<principal_type>:<principal_id>");
+        };
+        if entitlement_id.is_empty() || principal_type.is_empty() || principal_id.is_empty() {
+            bail!("--grant {grant_id:?} is not a grant id: expected <entitlement_id>:<principal_type>:<principal_id>");
+        }
+        Ok(Change {
+            action: Action::Revoke,
+            entitlement_id: entitlement_id.to_owned(),
+            principal: ResourceRef { resource_type: principal_type.to_owned(), id: principal_id.to_owned() },
+        })
+    }
+}
+
+/// The one JSON line a grant or revoke prints.
+#[derive(Debug, Serialize)]
+pub struct ChangeReport {
+    pub outcome: &'static str,
+    pub action: &'static str,
+    pub entitlement_id: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// True when the first attempt did not get an answer and the change was checked again.
+    pub retried: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn outcome_name(outcome: ProvisionOutcome) -> &'static str {
+    match outcome {
+        ProvisionOutcome::Granted => "granted",
+        ProvisionOutcome::AlreadyGranted => "already_granted",
+        ProvisionOutcome::Revoked => "revoked",
+        ProvisionOutcome::AlreadyRevoked => "already_revoked",
+    }
+}
+
+/// Makes the change and records it in the audit trail of `audit_file`. Returns the report and
+/// whether it succeeded.
+pub async fn apply(
+    settings: &TenantSettings,
+    run: &RunArgs,
+    audit_file: &Path,
+    change: &Change,
+) -> anyhow::Result<ChangeReport> {
+    if !settings.provisioning {
+        bail!(
+            "provisioning is off: nothing was changed. Enable it with --provisioning (BATON_PROVISIONING=true) once grants and revokes are approved for this tenant"
+        );
+    }
+    let runtime = load_runtime(run.component.as_deref(), SandboxLimits::default())?;
+    let transport = HttpTransport::from_environment(TransportLimits::default())?;
+    let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
+    let config = settings.connector_config();
+    let gateway = Arc::new(settings.gateway(&metadata, &config, transport, Arc::new(OutboundStats::default()))?);
+    gateway.preflight(&token_scopes(&metadata, &config)).await.map_err(|err| anyhow!("{err}"))?;
+
+    let mut retried = false;
+    let result = loop {
+        let call = runtime.instantiate(gateway.clone()).await?;
+        let answer = match change.action {
+            Action::Grant => call.grant(&config, &change.entitlement_id, &change.principal).await?,
+            Action::Revoke => call.revoke(&config, &change.entitlement_id, &change.principal).await?,
+        };
+        match answer {
+            Err(ConnectorError::Transport(reason)) if !retried => {
+                tracing::warn!(%reason, "no answer to the {}; checking whether it happened before trying again", change.action.name());
+                retried = true;
+            }
+            other => break other,
+        }
+    };
+    let mut report = ChangeReport {
+        outcome: "error",
+        action: change.action.name(),
+        entitlement_id: change.entitlement_id.clone(),
+        principal_type: change.principal.resource_type.clone(),
+        principal_id: change.principal.id.clone(),
+        grant_id: None,
+        request_id: None,
+        retried,
+        error: None,
+    };
+    match &result {
+        Ok(done) => {
+            report.outcome = outcome_name(done.outcome);
+            report.grant_id = Some(done.grant_id.clone());
+            report.request_id = done.request_id.clone();
+        }
+        Err(error) => {
+            report.error = Some(match gateway.take_first_failure() {
+                Some(cause) => cause,
+                None => describe(error),
+            })
+        }
+    }
+    let at = crate::clock::now_rfc3339();
+    append_audit(
+        audit_file,
+        &AuditRecord {
+            at: &at,
+            action: report.action,
+            entitlement_id: &report.entitlement_id,
+            principal_type: &report.principal_type,
+            principal_id: &report.principal_id,
+            outcome: report.outcome,
+            grant_id: report.grant_id.as_deref(),
+            request_id: report.request_id.as_deref(),
+            error: report.error.as_deref(),
+            retried,
+        },
+    )?;
+    Ok(report)
+}

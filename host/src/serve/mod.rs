@@ -1,0 +1,191 @@
+//! `serve`: many tenants in one long-running process.
+//!
+//! Each tenant syncs on its own schedule into `<data-dir>/<id>/sync.db`, through its own
+//! gateway (allow-list, credentials, caps), in sandboxes of one shared pre-linked component.
+//! An operations API on a separate listener serves probes, metrics, status, sync triggers and
+//! (for tenants with provisioning on) grants and revokes. SIGTERM stops new work and waits a
+//! bounded time for running syncs; an unfinished sync leaves the previous snapshot in place.
+
+mod config;
+mod metrics;
+mod ops;
+mod ops_token;
+mod scheduler;
+mod secrets;
+mod service;
+mod shard;
+mod status;
+
+use std::future::IntoFuture as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cli::RunArgs;
+use crate::outbound::transport::{HttpTransport, TransportLimits};
+use crate::sandbox::{InstanceAllocator, RuntimeOptions, SandboxLimits};
+use ops_token::{OPS_TOKEN_VARIABLE, OpsToken};
+use service::{Service, ServiceParts};
+use shard::Shard;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The tenants file (TOML): one [[tenant]] table per tenant, see README.
+    #[arg(long, env = "CONNECTOR_HOST_CONFIG")]
+    pub config: PathBuf,
+    /// Where each tenant's snapshot goes: <data-dir>/<tenant id>/sync.db.
+    #[arg(long, env = "CONNECTOR_HOST_DATA_DIR", default_value = "/var/lib/connector-host")]
+    pub data_dir: PathBuf,
+    /// Where compiled components are kept across restarts [default: <data-dir>/cache].
+    #[arg(long, env = "CONNECTOR_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Address of the operations API (health, metrics, status, triggers, grants).
+    #[arg(long, env = "CONNECTOR_HOST_OPS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub ops_listen: SocketAddr,
+    /// File holding the bearer token of the operations API (or set CONNECTOR_HOST_OPS_TOKEN).
+    #[arg(long, env = "CONNECTOR_HOST_OPS_TOKEN_FILE")]
+    pub ops_token_file: Option<PathBuf>,
+    /// This replica's share of the tenants: a number, or a StatefulSet pod name ending in one.
+    #[arg(long, env = "CONNECTOR_HOST_SHARD_INDEX", default_value = "0")]
+    pub shard_index: String,
+    /// How many replicas share the tenants.
+    #[arg(long, env = "CONNECTOR_HOST_SHARD_COUNT", default_value_t = 1)]
+    pub shard_count: u32,
+    /// On SIGTERM/SIGINT, how long running syncs may take to finish before the process exits.
+    #[arg(long, env = "CONNECTOR_HOST_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Tenants syncing at the same time.
+    #[arg(long, env = "CONNECTOR_HOST_MAX_CONCURRENT_SYNCS", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent_syncs: u16,
+    /// The wall-clock limit of one call into the connector.
+    #[arg(long, env = "CONNECTOR_HOST_CALL_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+    /// How sandbox memory is allocated; on-demand where the address space is limited.
+    #[arg(long, env = "CONNECTOR_HOST_INSTANCE_ALLOCATOR", value_enum, default_value = "pooling")]
+    pub instance_allocator: InstanceAllocator,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shard = Shard::parse(&args.shard_index, args.shard_count)?;
+    let all_tenants = config::load(&args.config)?;
+    let all_tenant_ids = all_tenants.iter().map(|tenant| tenant.id.clone()).collect();
+    let tenants: Vec<_> = all_tenants.into_iter().filter(|tenant| shard.owns(&tenant.id)).collect();
+    let ops_token = OpsToken::configured(args.ops_token_file.as_deref(), std::env::var(OPS_TOKEN_VARIABLE).ok())?;
+    if ops_token.is_none() {
+        tracing::warn!(
+            "no ops token configured: only /healthz and /readyz answer; set --ops-token-file or {OPS_TOKEN_VARIABLE}"
+        );
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data directory {}: check --data-dir", args.data_dir.display()))?;
+    for tenant in &tenants {
+        remove_partial_snapshots(&args.data_dir.join(&tenant.id));
+    }
+    let workers = usize::from(args.run.workers);
+    let max_concurrent_syncs = usize::from(args.max_concurrent_syncs);
+    let runtime_options = RuntimeOptions {
+        limits: SandboxLimits { call_timeout: args.call_timeout, ..SandboxLimits::default() },
+        allocator: args.instance_allocator,
+        // Every running sync has at most `workers` calls in flight; the margin serves grants.
+        max_concurrent_calls: max_concurrent_syncs * workers + 4,
+        artifact_cache: Some(args.cache_dir.clone().unwrap_or_else(|| args.data_dir.join("cache"))),
+    };
+    let service = Arc::new(Service::new(ServiceParts {
+        tenants,
+        all_tenant_ids,
+        shard,
+        data_dir: args.data_dir.clone(),
+        ops_token,
+        run: args.run.clone(),
+        transport: HttpTransport::from_environment(TransportLimits::default())?,
+        max_concurrent_syncs,
+    }));
+    tracing::info!(tenants = service.tenants.len(), shard = shard.index, shards = shard.count, "serving");
+
+    let listener = tokio::net::TcpListener::bind(args.ops_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the ops API: check --ops-listen", args.ops_listen))?;
+    let ops_address = listener.local_addr().context("reading the ops API address")?;
+    tracing::info!(address = %ops_address, "ops API listening");
+    // The ops API outlives the schedules, so probes and metrics answer during the grace period
+    // and a grant in progress completes.
+    let (stop_ops, mut ops_stopped) = tokio::sync::watch::channel(false);
+    let ops_server = tokio::spawn(
+        axum::serve(listener, ops::router(service.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = ops_stopped.wait_for(|stopped| *stopped).await;
+            })
+            .into_future(),
+    );
+
+    let work = async {
+        service.load_connectors(runtime_options).await?;
+        let schedules: Vec<_> = service
+            .tenants
+            .values()
+            .map(|slot| tokio::spawn(scheduler::run_tenant(service.clone(), slot.clone())))
+            .collect();
+        anyhow::Ok(schedules)
+    };
+    let schedules = tokio::select! {
+        schedules = work => {
+            let schedules = schedules?;
+            let signal = termination().await;
+            tracing::info!(signal, grace = ?args.shutdown_grace, "stopping: no new syncs; waiting for running ones");
+            schedules
+        }
+        signal = termination() => {
+            tracing::info!(signal, "stopping before any sync started");
+            Vec::new()
+        }
+    };
+    let _ = service.shutdown.send(true);
+    let deadline = tokio::time::Instant::now() + args.shutdown_grace;
+    if tokio::time::timeout_at(deadline, futures::future::join_all(schedules)).await.is_err() {
+        tracing::warn!(
+            "syncs still running after {:?} are abandoned; their previous snapshots stay in place",
+            args.shutdown_grace
+        );
+    }
+    let _ = stop_ops.send(true);
+    let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), ops_server).await;
+    Ok(())
+}
+
+/// Waits for SIGTERM (Kubernetes) or SIGINT (a terminal) and names it.
+async fn termination() -> &'static str {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; stop with SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// Partial snapshots left by a process that was killed mid-sync are worthless.
+fn remove_partial_snapshots(tenant_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(tenant_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".sync.db.") && name.ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The operations API, on its own listener (loopback by default): health for Kubernetes probes
+//! without authentication; everything else behind the bearer token.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::metrics;
+use super::service::{Service, TenantSlot};
+use super::status::{TenantStatusView, rfc3339};
+use crate::provision::{Action, Change};
+use crate::sandbox::ResourceRef;
+
+pub fn router(service: Arc<Service>) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/tenants", get(tenant_list))
+        .route("/tenants/{id}", get(tenant_status))
+        .route("/tenants/{id}/sync", post(trigger_sync))
+        .route("/tenants/{id}/grant", post(grant))
+        .route("/tenants/{id}/revoke", post(revoke))
+        .route_layer(middleware::from_fn_with_state(service.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .merge(protected)
+        .with_state(service)
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn require_token(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
+    let Some(token) = &service.ops_token else {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "no ops token is configured, so only /healthz and /readyz are served: set --ops-token-file or CONNECTOR_HOST_OPS_TOKEN",
+        );
+    };
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    if !token.admits(authorization) {
+        let mut response = problem(StatusCode::UNAUTHORIZED, "send the ops token as `Authorization: Bearer <token>`");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    next.run(request).await
+}
+
+async fn readiness(State(service): State<Arc<Service>>) -> Response {
+    if service.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if service.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "loading the connector\n").into_response()
+    }
+}
+
+async fn metrics_text(State(service): State<Arc<Service>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&service)).into_response()
+}
+
+/// The tenant, or a 404 that says whether another replica serves it.
+fn find(service: &Service, id: &str) -> Result<Arc<TenantSlot>, Response> {
+    if let Some(slot) = service.tenants.get(id) {
+        return Ok(slot.clone());
+    }
+    let message = if service.all_tenant_ids.contains(id) {
+        format!(
+            "tenant {id} is served by replica {} of {}, not this one ({})",
+            service.shard.owner_of(id),
+            service.shard.count,
+            service.shard.index
+        )
+    } else {
+        format!("no tenant {id} in the tenants file")
+    };
+    Err(problem(StatusCode::NOT_FOUND, message))
+}
+
+fn status_json(slot: &TenantSlot) -> serde_json::Value {
+    let record = slot.record();
+    let view = TenantStatusView {
+        id: &slot.config.id,
+        state: record.state,
+        provisioning: slot.config.provisioning,
+        sync_interval_seconds: slot.config.sync_interval.as_secs(),
+        next_run: record.next_run.map(rfc3339),
+        last_success_at: record.counters.last_success.map(rfc3339),
+        last_result: record.last_result.as_ref(),
+        last_error: record.last_error.as_ref(),
+    };
+    serde_json::to_value(&view).unwrap_or_else(|error| json!({ "error": error.to_string() }))
+}
+
+async fn tenant_list(State(service): State<Arc<Service>>) -> Response {
+    let tenants: Vec<serde_json::Value> = service.tenants.values().map(|slot| status_json(slot)).collect();
+    axum::Json(json!({ "tenants": tenants })).into_response()
+}
+
+async fn tenant_status(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    match find(&service, &id) {
+        Ok(slot) => axum::Json(status_json(&slot)).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn trigger_sync(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
+    let slot = match find(&service, &id) {
+        Ok(slot) => slot,
+        Err(response) => return response,
+    };
+    if service.is_shutting_down() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is shutting down: no new syncs start");
+    }
+    slot.trigger.notify_one();
+    (StatusCode::ACCEPTED, axum::Json(json!({ "tenant": id, "sync": "queued" }))).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeRequest {
+    entitlement: String,
+    principal_type: String,
+    principal_id: String,
+}
+
+async fn grant(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    axum::Json(request): axum::Json<ChangeRequest>,
+) -> Response {
+    provision(service, id, Action::Grant, request).await
+}
+
+async fn revoke(
+    State(service): State<Arc<Service>>,
+    Path(id): Path<String>,
+    axum::Json(request): axum::Json<ChangeRequest>,
+) -> Response {
+    provision(service, id, Action::Revoke, request).await
+}
+
+async fn provision(service: Arc<Service>, id: String, action: Action, request: ChangeRequest) -> Response {
+    let slot = match find(&service, &id) {
+        Ok(slot) => slot,
+        Err(response) => return response,
+    };
+    if !slot.config.provisioning {
+        return problem(
+            StatusCode::FORBIDDEN,
+            format!(
+                "provisioning is off for tenant {id}: set provisioning = true for it in the tenants file once grants and revokes are approved"
+            ),
+        );
+    }
+    if service.is_shutting_down() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is shutting down: no new changes start");
+    }
+    let change = Change {
+        action,
+        entitlement_id: request.entitlement,
+        principal: ResourceRef { resource_type: request.principal_type, id: request.principal_id },
+    };
+    let action_name = match action {
+        Action::Grant => "grant",
+        Action::Revoke => "revoke",
+    };
+    let outcome = service.provision(&slot, &change).await;
+    let (status, body, outcome_name) = match outcome {
+        Ok(report) if report.error.is_none() => (StatusCode::OK, serde_json::to_value(&report), "success"),
+        // Azure or the connector refused the change: the report says why, and it is audited.
+        Ok(report) => (StatusCode::BAD_GATEWAY, serde_json::to_value(&report), "failure"),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, Ok(json!({ "error": format!("{error:#}") })), "failure"),
+    };
+    *slot.record().counters.provisioning.entry((action_name, outcome_name)).or_default() += 1;
+    let body = body.unwrap_or_else(|error| json!({ "error": error.to_string() }));
+    (status, axum::Json(body)).into_response()
+}

@@ -22,13 +22,13 @@ use crate::contract::{
     ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionOutcome,
     ProvisionResult, Resource, ResourcePage, ResourceRef,
 };
-use crate::graph::{Graph, is_already_exists, segment};
+use crate::graph::{Graph, segment};
 use crate::http::{ApiRequest, Verb, call_label};
 use crate::ids::{DEFAULT_ACCESS_APP_ROLE, EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::notices::{gap, gap_if_forbidden};
 use crate::paging::{PageToken, Phase, following};
 use crate::principals::{GrantSink, PrincipalResolver, holders_page};
-use crate::provisioning::{add_reference, outcome, remove_reference};
+use crate::provisioning::{add_reference, creation_outcome, outcome, remove_reference};
 
 const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
 const READ_APPLICATIONS: &str = "Application.Read.All";
@@ -328,13 +328,7 @@ pub fn grant(
             });
             let url = graph.url(&format!("{application_path}/appRoleAssignedTo"), &[]);
             let response = graph.send(ApiRequest::with_json(Verb::Post, url, &body))?;
-            if response.is_success() {
-                Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
-            } else if is_already_exists(&response) {
-                Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
-            } else {
-                Err(response.into_error(Some(WRITE_ASSIGNMENTS.to_owned())))
-            }
+            creation_outcome(response, entitlement, principal, WRITE_ASSIGNMENTS)
         }
         _ => Err(not_an_application_entitlement(entitlement)),
     }

@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::config::Config;
 use crate::contract::{ConnectorError, ProvisionOutcome, ProvisionResult};
 use crate::directory_roles::{ASSIGNMENTS_PATH, ELIGIBILITY_PATH, RoleHolding};
-use crate::graph::{Graph, is_already_exists, segment};
+use crate::graph::{Graph, segment};
 use crate::http::{ApiRequest, Verb};
 use crate::ids::{EntitlementId, Principal, Slug};
-use crate::provisioning::outcome;
+use crate::provisioning::{creation_outcome, outcome};
 use crate::wasi_support::now_rfc3339;
 
 const WRITE_ROLES: &str = "RoleManagement.ReadWrite.Directory";
@@ -28,13 +28,7 @@ pub fn grant(
         Slug::Assigned => grant_active(&graph, entitlement, principal),
         Slug::Eligible => {
             let response = graph.send(schedule_request(&graph, "adminAssign", entitlement, principal, TENANT_SCOPE))?;
-            if response.is_success() {
-                Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
-            } else if is_already_exists(&response) {
-                Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
-            } else {
-                Err(response.into_error(Some(WRITE_ROLES.to_owned())))
-            }
+            creation_outcome(response, entitlement, principal, WRITE_ROLES)
         }
         _ => Err(not_a_role_entitlement(entitlement)),
     }
@@ -94,13 +88,7 @@ fn grant_active(
     });
     let url = graph.url(ASSIGNMENTS_PATH, &[]);
     let response = graph.send(ApiRequest::with_json(Verb::Post, url, &body))?;
-    if response.is_success() {
-        Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
-    } else if is_already_exists(&response) {
-        Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
-    } else {
-        Err(response.into_error(Some(WRITE_ROLES.to_owned())))
-    }
+    creation_outcome(response, entitlement, principal, WRITE_ROLES)
 }
 
 /// `GET {path}?$filter=roleDefinitionId eq '{role}' and principalId eq '{principal}'`, all pages.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::contract::{ConnectorError, ProvisionOutcome, ProvisionResult};
 use crate::graph::{Graph, is_already_exists, segment};
-use crate::http::{ApiRequest, Verb};
+use crate::http::{ApiRequest, ApiResponse, Verb};
 use crate::ids::{EntitlementId, Principal, grant_id};
 
 pub fn outcome(
@@ -20,6 +20,24 @@ pub fn outcome(
     }
 }
 
+/// The outcome of a write that creates an assignment: success is `granted`; Azure's
+/// "already exists" (400/409) is `already-granted`; anything else is an error naming the
+/// permission the app registration needs.
+pub fn creation_outcome(
+    response: ApiResponse,
+    entitlement: &EntitlementId,
+    principal: &Principal,
+    permission: &str,
+) -> Result<ProvisionResult, ConnectorError> {
+    if response.is_success() {
+        Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
+    } else if is_already_exists(&response) {
+        Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
+    } else {
+        Err(response.into_error(Some(permission.to_owned())))
+    }
+}
+
 /// `POST {collection}/$ref` with `{"@odata.id": "{graph-url}/v1.0/directoryObjects/{id}"}`,
 /// e.g. `/groups/{id}/members`. Graph's 400 "already exist" means already granted.
 pub fn add_reference(
@@ -32,13 +50,7 @@ pub fn add_reference(
     let body = json!({ "@odata.id": graph.directory_object_ref(&principal.id) });
     let url = graph.url(&format!("{collection}/$ref"), &[]);
     let response = graph.send(ApiRequest::with_json(Verb::Post, url, &body))?;
-    if response.is_success() {
-        Ok(outcome(ProvisionOutcome::Granted, entitlement, principal, response.request_id()))
-    } else if is_already_exists(&response) {
-        Ok(outcome(ProvisionOutcome::AlreadyGranted, entitlement, principal, response.request_id()))
-    } else {
-        Err(response.into_error(Some(permission.to_owned())))
-    }
+    creation_outcome(response, entitlement, principal, permission)
 }
 
 /// `DELETE {collection}/{id}/$ref`. A 404 (not a member/owner) means already revoked.

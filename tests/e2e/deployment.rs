@@ -1,12 +1,15 @@
 //! The container image and the Kubernetes manifests (`Dockerfile`, `deploy/kubernetes/`): parsed and checked
-//! for what a safe deployment depends on. Nothing is built or applied here; a manifest that drifts from the
-//! host's interface (flags, env names, tenants.toml) or loses a safety setting fails these tests.
+//! for what a safe deployment depends on. Nothing is built or applied here (one test runs `serve` on the
+//! manifests' tenants files, up to its ops listener); a manifest that drifts from the host's interface (flags,
+//! env names, tenants.toml) or loses a safety setting fails these tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_yaml::Value;
+
+use crate::support::HOST;
 
 const GO_CONNECTOR_CREDENTIALS: [&str; 3] =
     ["BATON_AZURE_CLIENT_ID", "BATON_AZURE_CLIENT_SECRET", "BATON_AZURE_TENANT_ID"];
@@ -148,8 +151,8 @@ fn secret_entries(secret: &Value) -> BTreeMap<&str, &str> {
         .collect()
 }
 
-/// tenants.toml from the ConfigMap the workload mounts at --config.
-fn tenants_toml(objects: &[Value], workload: &Value, container: &Value) -> toml::Table {
+/// The text of tenants.toml, from the ConfigMap the workload mounts at --config.
+fn tenants_toml_text<'a>(objects: &'a [Value], workload: &Value, container: &Value) -> &'a str {
     let config = flag_value(container, "--config").expect("serve is given --config");
     let config = Path::new(config);
     let mount_dir = config.parent().and_then(Path::to_str).expect("--config is a file in a directory");
@@ -167,11 +170,14 @@ fn tenants_toml(objects: &[Value], workload: &Value, container: &Value) -> toml:
         .find(|volume| volume["name"] == mount["name"])
         .expect("the config mount's volume");
     let config_map = volume["configMap"]["name"].as_str().expect("the config volume is a ConfigMap");
-    let text = named(objects, "ConfigMap", config_map)["data"][file]
+    named(objects, "ConfigMap", config_map)["data"][file]
         .as_str()
-        .unwrap_or_else(|| panic!("ConfigMap {config_map} has no {file}"));
-    toml::from_str(text)
-        .unwrap_or_else(|error| panic!("tenants.toml in ConfigMap {config_map} does not parse: {error}"))
+        .unwrap_or_else(|| panic!("ConfigMap {config_map} has no {file}"))
+}
+
+fn tenants_toml(objects: &[Value], workload: &Value, container: &Value) -> toml::Table {
+    toml::from_str(tenants_toml_text(objects, workload, container))
+        .unwrap_or_else(|error| panic!("{}: its tenants.toml does not parse: {error}", name(workload)))
 }
 
 fn tenants(config: &toml::Table) -> Vec<&toml::Table> {
@@ -414,6 +420,46 @@ fn tenants_toml_parses_and_never_holds_a_client_secret() {
                     .count();
                 assert_eq!(secret_sources, 1, "{form} {id}: one of client_secret_env, client_secret_file");
             }
+        }
+    }
+}
+
+/// `serve` reads the tenants file strictly (an unknown or misspelt key is an error), so each manifest's file is
+/// given to the real binary. Its ops address is already taken: it loads the tenants, logs how many it serves,
+/// and stops at the listener, before any sync (credentials are read only when a tenant syncs).
+#[test]
+fn serve_loads_the_tenants_toml_of_every_manifest() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let taken = taken.local_addr().expect("its address").to_string();
+    for form in FORMS {
+        let objects = objects(form);
+        for (workload, pod) in serving_workloads(&objects) {
+            let container = containers(pod)[0];
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let config = dir.path().join("tenants.toml");
+            std::fs::write(&config, tenants_toml_text(&objects, workload, container)).expect("tenants.toml is written");
+            let expected = tenants(&tenants_toml(&objects, workload, container)).len();
+            let output = std::process::Command::new(HOST)
+                .arg("serve")
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .args(["--ops-listen", &taken, "--shard-index", "0", "--shard-count", "1"])
+                .env_clear()
+                .env("BATON_LOG_FORMAT", "json")
+                .env("BATON_LOG_LEVEL", "info")
+                .output()
+                .expect("the host binary runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{form}: serve did not stop at the taken address:\n{stderr}");
+            assert!(stderr.contains("--ops-listen"), "{form}: serve stopped before the ops listener:\n{stderr}");
+            let serving = stderr
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["fields"]["message"] == "serving")
+                .unwrap_or_else(|| panic!("{form}: serve did not load its tenants.toml:\n{stderr}"));
+            assert_eq!(serving["fields"]["tenants"], expected, "{form}: every tenant of the file is served");
         }
     }
 }

@@ -10,6 +10,7 @@ mod hostile;
 mod oracle;
 mod probe;
 mod provisioning;
+mod resume;
 mod sandbox;
 mod serve;
 mod serve_support;

@@ -163,13 +163,15 @@ impl ConnectorRuntime {
         let deadline = Instant::now() + self.limits.call_timeout;
         let timeout = self.limits.call_timeout;
         // The guest yields to the executor at every tick, so a busy loop cannot hold a worker
-        // thread (and with it other tenants' calls); past the deadline it is stopped.
+        // thread (and with it other tenants' calls); past the deadline it is stopped. Tokio's
+        // own yield lets the I/O driver run before the guest resumes: a plain self-wake would
+        // leave other calls' sockets unpolled for dozens of ticks.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Err(wasmtime::format_err!("the call ran past its deadline of {timeout:?} and was stopped"))
             } else {
-                Ok(wasmtime::UpdateDeadline::Yield(1))
+                Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
             }
         });
         let bindings = self

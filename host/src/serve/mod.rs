@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::RunArgs;
 use crate::outbound::transport::{HttpTransport, TransportLimits};
@@ -73,6 +74,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut termination = Termination::watch()?;
     let shard = Shard::parse(&args.shard_index, args.shard_count)?;
     let all_tenants = config::load(&args.config)?;
     let all_tenant_ids = all_tenants.iter().map(|tenant| tenant.id.clone()).collect();
@@ -134,17 +136,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .collect();
         anyhow::Ok(schedules)
     };
-    let schedules = tokio::select! {
-        schedules = work => {
-            let schedules = schedules?;
-            let signal = termination().await;
+    let started = tokio::select! {
+        schedules = work => Some(schedules?),
+        signal = termination.received() => {
+            tracing::info!(signal, "stopping before any sync started");
+            None
+        }
+    };
+    let schedules = match started {
+        Some(schedules) => {
+            let signal = termination.received().await;
             tracing::info!(signal, grace = ?args.shutdown_grace, "stopping: no new syncs; waiting for running ones");
             schedules
         }
-        signal = termination() => {
-            tracing::info!(signal, "stopping before any sync started");
-            Vec::new()
-        }
+        None => Vec::new(),
     };
     let _ = service.shutdown.send(true);
     let deadline = tokio::time::Instant::now() + args.shutdown_grace;
@@ -159,22 +164,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM (Kubernetes) or SIGINT (a terminal) and names it.
-async fn termination() -> &'static str {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; stop with SIGINT");
-                std::future::pending::<()>().await;
-            }
+/// SIGTERM (Kubernetes) and SIGINT (a terminal), watched from the start so a signal that comes
+/// early still stops the process cleanly.
+struct Termination {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Termination {
+    fn watch() -> anyhow::Result<Termination> {
+        Ok(Termination {
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
+    }
+
+    /// Waits for either and names it.
+    async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = terminate => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
 

@@ -8,7 +8,6 @@
 mod progress;
 pub mod summary;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -22,7 +21,7 @@ use crate::sandbox::{
     Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, Notice, NoticeKind, Resource,
     ResourceRef, ResourceType,
 };
-use crate::store::SnapshotWriter;
+use crate::store::{ListingProgress, PageProgress, SnapshotWriter};
 use crate::tenant::token_scopes;
 pub use progress::SyncProgress;
 pub use summary::SyncSummary;
@@ -51,32 +50,36 @@ impl SyncJob {
         let scopes = token_scopes(&metadata, &self.config);
         self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
 
-        let writer = SnapshotWriter::create(&self.output)?;
+        let writer = SnapshotWriter::open(&self.output, &fingerprint(&metadata, &self.config))?;
+        if writer.resumed() {
+            tracing::info!(output = %self.output.display(), "resuming the interrupted sync from its last checkpoint");
+        }
         writer.record_run_start(&metadata.name, &metadata.version, &started_at)?;
         let order = sync_order(&metadata.resource_types)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
         let mut progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
-        let mut tally = Tally::default();
 
         for kind in &order {
             progress.start_phase(format!("{} resources", kind.id));
-            self.list_resources_of(kind, &writer, &mut progress, &mut tally).await?;
+            self.list_resources_of(kind, &writer, &mut progress).await?;
         }
         for kind in &order {
             progress.start_phase(format!("{} entitlements and grants", kind.id));
-            self.list_access_of(kind, &writer, &mut progress, &mut tally).await?;
+            self.list_access_of(kind, &writer, &mut progress).await?;
         }
         progress.finish();
 
         let writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
         let stats = self.gateway.stats();
+        let counts = writer.counts()?;
         let summary = SyncSummary {
-            resources: tally.resources,
-            entitlements: tally.entitlements,
-            grants: tally.grants,
-            gaps: tally.gaps,
-            unsupported_principals: tally.unsupported_principals,
+            resumed: writer.resumed(),
+            resources: counts.resources,
+            entitlements: counts.entitlements,
+            grants: counts.grants,
+            gaps: counts.gaps,
+            unsupported_principals: counts.unsupported_principals,
             requests: stats.requests(),
             throttled: stats.throttled(),
             resource_units: stats.resource_units(),
@@ -85,6 +88,7 @@ impl SyncJob {
             elapsed: started.elapsed(),
         };
         if self.strict && !summary.gaps.is_empty() {
+            writer.discard();
             bail!(
                 "{} listing(s) could not be read and --strict is set; the previous output is unchanged: {}",
                 summary.gaps.len(),
@@ -122,10 +126,9 @@ impl SyncJob {
         kind: &ResourceType,
         writer: &Mutex<SnapshotWriter>,
         progress: &mut SyncProgress,
-        tally: &mut Tally,
     ) -> anyhow::Result<()> {
         let Some(parent_type) = &kind.listed_under else {
-            return self.list_resource_pages(kind, None, writer, progress, tally).await;
+            return self.list_resource_pages(kind, None, writer, progress).await;
         };
         let mut after = 0;
         loop {
@@ -134,7 +137,7 @@ impl SyncJob {
             after = *last;
             for (_, parent) in parents {
                 let parent = ResourceRef { resource_type: parent.resource_type, id: parent.id };
-                self.list_resource_pages(kind, Some(&parent), writer, progress, tally).await?;
+                self.list_resource_pages(kind, Some(&parent), writer, progress).await?;
             }
         }
     }
@@ -145,9 +148,14 @@ impl SyncJob {
         parent: Option<&ResourceRef>,
         writer: &Mutex<SnapshotWriter>,
         progress: &mut SyncProgress,
-        tally: &mut Tally,
     ) -> anyhow::Result<()> {
-        let mut token: Option<String> = None;
+        let listing = format!("resources:{}", kind.id);
+        let scope = parent.map(|p| format!("{}:{}", p.resource_type, p.id)).unwrap_or_default();
+        let mut token = match lock(writer)?.progress(&listing, &scope)? {
+            ListingProgress::Done => return Ok(()),
+            ListingProgress::Next(token) => Some(token),
+            ListingProgress::NotStarted => None,
+        };
         loop {
             let call = self.runtime.instantiate(self.gateway.clone()).await?;
             let page = match call.list_resources(&self.config, &kind.id, parent, token.as_deref()).await? {
@@ -165,17 +173,17 @@ impl SyncJob {
                 .iter()
                 .map(|notice| (notice.clone(), parent.map(|p| (p.resource_type.as_str(), p.id.as_str()))))
                 .collect();
-            lock(writer)?.write_page(&page.items, &[], &[], &notices)?;
-            *tally.resources.entry(kind.id.clone()).or_default() += page.items.len() as u64;
-            tally.add_notices(&page.notices);
+            if page.next_page_token.is_some() && page.next_page_token == token {
+                bail!(
+                    "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
+                    kind.id
+                )
+            }
+            let checkpoint =
+                PageProgress { listing: &listing, scope: &scope, next_page_token: page.next_page_token.as_deref() };
+            lock(writer)?.write_page(&page.items, &[], &[], &notices, &checkpoint)?;
             progress.page(page.items.len());
             match page.next_page_token {
-                Some(next) if Some(&next) == token.as_ref() => {
-                    bail!(
-                        "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
-                        kind.id
-                    )
-                }
                 Some(next) => token = Some(next),
                 None => return Ok(()),
             }
@@ -187,7 +195,6 @@ impl SyncJob {
         kind: &ResourceType,
         writer: &Mutex<SnapshotWriter>,
         progress: &mut SyncProgress,
-        tally: &mut Tally,
     ) -> anyhow::Result<()> {
         if !carries_entitlements(kind) {
             return Ok(());
@@ -197,48 +204,52 @@ impl SyncJob {
             let batch = lock(writer)?.resources_after(&kind.id, after, BATCH)?;
             let Some((last, _)) = batch.last() else { return Ok(()) };
             after = *last;
-            let results: Vec<anyhow::Result<ResourceAccess>> =
-                futures::stream::iter(batch.into_iter().map(|(_, resource)| {
-                    let resource = resource;
-                    async move { self.list_access_of_resource(&resource, writer).await }
-                }))
-                .buffered(self.workers.max(1))
-                .collect()
-                .await;
+            let results: Vec<anyhow::Result<u64>> = futures::stream::iter(batch.into_iter().map(|(_, resource)| {
+                let resource = resource;
+                async move { self.list_access_of_resource(&resource, writer).await }
+            }))
+            .buffered(self.workers.max(1))
+            .collect()
+            .await;
             for access in results {
-                let access = access?;
-                tally.entitlements += access.entitlements;
-                tally.grants += access.grants;
-                tally.add_notices(&access.notices);
-                progress.page(access.entitlements as usize + access.grants as usize);
+                progress.page(access? as usize);
             }
         }
     }
 
-    /// Entitlements, then grants, of one resource, written page by page.
+    /// Entitlements, then grants, of one resource, written page by page, each page with its
+    /// checkpoint. Returns how many objects were written.
     async fn list_access_of_resource(
         &self,
         resource: &Resource,
         writer: &Mutex<SnapshotWriter>,
-    ) -> anyhow::Result<ResourceAccess> {
-        let mut access = ResourceAccess::default();
+    ) -> anyhow::Result<u64> {
+        let mut written = 0;
         let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
+        let scope = format!("{}:{}", resource.resource_type, resource.id);
         for listing in [AccessListing::Entitlements, AccessListing::Grants] {
-            let mut token: Option<String> = None;
+            let checkpoint_name = listing.name();
+            let mut token = match lock(writer)?.progress(checkpoint_name, &scope)? {
+                ListingProgress::Done => continue,
+                ListingProgress::Next(token) => Some(token),
+                ListingProgress::NotStarted => None,
+            };
             loop {
                 match self.list_access_page(listing, resource, token.as_deref()).await? {
                     Ok(page) => {
+                        let next = next_token(token, page.next_page_token, resource, listing.name())?;
                         let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
-                        lock(writer)?.write_page(&[], &page.entitlements, &page.grants, &notices)?;
-                        access.entitlements += page.entitlements.len() as u64;
-                        access.grants += page.grants.len() as u64;
-                        access.notices.extend(page.notices);
-                        token = next_token(token, page.next_page_token, resource, listing.name())?;
+                        let checkpoint =
+                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: next.as_deref() };
+                        lock(writer)?.write_page(&[], &page.entitlements, &page.grants, &notices, &checkpoint)?;
+                        written += (page.entitlements.len() + page.grants.len()) as u64;
+                        token = next;
                     }
                     Err(error) => {
                         let notice = self.gap_or_fail(resource, listing.name(), &error)?;
-                        lock(writer)?.write_page(&[], &[], &[], &[(notice.clone(), about)])?;
-                        access.notices.push(notice);
+                        let checkpoint =
+                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: None };
+                        lock(writer)?.write_page(&[], &[], &[], &[(notice, about)], &checkpoint)?;
                         token = None;
                     }
                 }
@@ -247,7 +258,7 @@ impl SyncJob {
                 }
             }
         }
-        Ok(access)
+        Ok(written)
     }
 
     /// One page of a resource's entitlements or grants, from a fresh sandbox.
@@ -324,6 +335,24 @@ fn lock(writer: &Mutex<SnapshotWriter>) -> anyhow::Result<std::sync::MutexGuard<
     writer.lock().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))
 }
 
+/// What identifies a sync for resuming: the connector, its version and its configuration. A
+/// partial snapshot written under another fingerprint is not resumed.
+fn fingerprint(metadata: &ConnectorMetadata, config: &[ConfigValue]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [&metadata.name, &metadata.version] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    for value in config {
+        hash.update(value.key.as_bytes());
+        hash.update([0]);
+        hash.update(value.value.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Resource types that can be synced, parents before the types listed under them.
 fn sync_order(types: &[ResourceType]) -> anyhow::Result<Vec<ResourceType>> {
     let syncable: Vec<&ResourceType> =
@@ -371,33 +400,4 @@ struct AccessPage {
     grants: Vec<crate::sandbox::Grant>,
     notices: Vec<Notice>,
     next_page_token: Option<String>,
-}
-
-#[derive(Default)]
-struct ResourceAccess {
-    entitlements: u64,
-    grants: u64,
-    notices: Vec<Notice>,
-}
-
-/// What the sync saw. Gaps are kept whole (they are few and each must be reported);
-/// unsupported principals are counted (a large tenant can have many devices in groups).
-#[derive(Default)]
-struct Tally {
-    resources: BTreeMap<String, u64>,
-    entitlements: u64,
-    grants: u64,
-    gaps: Vec<Notice>,
-    unsupported_principals: u64,
-}
-
-impl Tally {
-    fn add_notices(&mut self, notices: &[Notice]) {
-        for notice in notices {
-            match notice.kind {
-                NoticeKind::Gap => self.gaps.push(notice.clone()),
-                NoticeKind::UnsupportedPrincipal => self.unsupported_principals += 1,
-            }
-        }
-    }
 }

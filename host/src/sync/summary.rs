@@ -10,6 +10,8 @@ use crate::sandbox::{CallTimes, Notice};
 
 #[derive(Debug)]
 pub struct SyncSummary {
+    /// True when this run continued an interrupted one from its checkpoint.
+    pub resumed: bool,
     /// Resources per resource type.
     pub resources: BTreeMap<String, u64>,
     pub entitlements: u64,
@@ -43,6 +45,7 @@ impl SyncSummary {
     /// The figures a benchmark or a monitoring job reads (`sync --stats-json`).
     pub fn stats_json(&self) -> serde_json::Value {
         json!({
+            "resumed": self.resumed,
             "resources": self.resources,
             "entitlements": self.entitlements,
             "grants": self.grants,
@@ -65,6 +68,9 @@ impl SyncSummary {
 
 impl fmt::Display for SyncSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.resumed {
+            writeln!(f, "resumed an interrupted sync from its checkpoint")?;
+        }
         writeln!(f, "resources:")?;
         for (kind, count) in &self.resources {
             writeln!(f, "  {kind:<24} {count}")?;

@@ -1,0 +1,69 @@
+//! The audit trail of grants and revokes, kept in the snapshot file and carried across syncs.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, params};
+
+use super::schema::SCHEMA;
+
+/// An exclusive lock on `<output>.lock`, held while the snapshot file is replaced or an audit
+/// row is written, so neither loses the other's work.
+pub fn lock_output(output: &Path) -> anyhow::Result<std::fs::File> {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_context(|| format!("cannot open the lock file {}", Path::new(&name).display()))?;
+    file.lock().with_context(|| format!("cannot lock {}", Path::new(&name).display()))?;
+    Ok(file)
+}
+
+/// One grant or revoke, as the audit trail keeps it.
+pub struct AuditRecord<'a> {
+    pub at: &'a str,
+    pub action: &'a str,
+    pub entitlement_id: &'a str,
+    pub principal_type: &'a str,
+    pub principal_id: &'a str,
+    pub outcome: &'a str,
+    pub grant_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub retried: bool,
+}
+
+/// Appends to the audit trail in `output`, creating the file (schema only, no snapshot) if
+/// no sync has written it yet.
+pub fn append_audit(output: &Path, record: &AuditRecord<'_>) -> anyhow::Result<()> {
+    let _lock = lock_output(output)?;
+    let connection = Connection::open(output)
+        .with_context(|| format!("cannot open {} to record the audit trail", output.display()))?;
+    let has_schema: bool =
+        connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'sync_runs'", [], |row| {
+            row.get::<_, i64>(0).map(|count| count > 0)
+        })?;
+    if !has_schema {
+        connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+    }
+    connection.execute(
+        "INSERT INTO provisioning_audit (at, action, entitlement_id, principal_type, principal_id, outcome, grant_id, request_id, error, retried)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            record.at,
+            record.action,
+            record.entitlement_id,
+            record.principal_type,
+            record.principal_id,
+            record.outcome,
+            record.grant_id,
+            record.request_id,
+            record.error,
+            record.retried
+        ],
+    )?;
+    Ok(())
+}

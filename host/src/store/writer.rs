@@ -1,0 +1,403 @@
+//! The snapshot being written by a sync, and the checkpoint that lets a killed sync resume.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::audit::lock_output;
+use super::schema::SCHEMA;
+use super::{notice_kind_name, purpose_name};
+use crate::sandbox::{Entitlement, Grant, Notice, NoticeKind, Resource, ResourceRef, ResourceType};
+
+/// A partial sync older than this is not resumed: Azure's page tokens do not live forever,
+/// and a snapshot stitched from reads hours apart would not describe one moment.
+const RESUMABLE_FOR: Duration = Duration::from_secs(60 * 60);
+
+/// Where one listing (e.g. `grants` of `group:<id>`) stands in the partial snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListingProgress {
+    NotStarted,
+    /// The pages before this token are written; this one comes next.
+    Next(String),
+    Done,
+}
+
+/// The checkpoint written in the same transaction as a page: after this page, the listing
+/// continues with `next_page_token`, or is done.
+pub struct PageProgress<'a> {
+    pub listing: &'a str,
+    pub scope: &'a str,
+    pub next_page_token: Option<&'a str>,
+}
+
+/// What a finished sync holds, counted from the snapshot itself (so a resumed sync counts the
+/// pages written before the interruption too).
+#[derive(Debug, Default)]
+pub struct SyncCounts {
+    pub resources: BTreeMap<String, u64>,
+    pub entitlements: u64,
+    pub grants: u64,
+    pub gaps: Vec<Notice>,
+    pub unsupported_principals: u64,
+}
+
+/// Where a sync writes while it runs, and the file it replaces when it completes.
+pub struct SnapshotWriter {
+    connection: Connection,
+    partial: PathBuf,
+    output: PathBuf,
+    duplicates: u64,
+    resumed: bool,
+    /// Held for the whole sync: two syncs into one output would share the partial file.
+    _sync_lock: File,
+}
+
+impl SnapshotWriter {
+    /// Opens the partial snapshot for `output`: the one a killed sync with the same
+    /// `fingerprint` (connector, version, configuration) left less than an hour ago, or a new one.
+    pub fn open(output: &Path, fingerprint: &str) -> anyhow::Result<Self> {
+        let directory = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !directory.is_dir() {
+            bail!("the output directory {} does not exist: create it or choose another --output", directory.display());
+        }
+        let file_name =
+            output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
+        let partial = directory.join(format!(".{}.partial", file_name.to_string_lossy()));
+        let sync_lock = lock_sync(&partial)?;
+        let resumed = is_resumable(&partial, fingerprint);
+        if !resumed {
+            for leftover in sqlite_files(&partial) {
+                let _ = std::fs::remove_file(leftover);
+            }
+        }
+        let connection = Connection::open(&partial)
+            .with_context(|| format!("cannot create {}: check the output directory is writable", partial.display()))?;
+        // WAL keeps each page's transaction atomic if the process is killed; the partial file
+        // needs no durability against power loss (the previous snapshot is still in place).
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
+        if !resumed {
+            connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+            connection
+                .execute("INSERT INTO sync_checkpoint (key, value) VALUES ('fingerprint', ?1)", params![fingerprint])?;
+        }
+        Ok(SnapshotWriter {
+            connection,
+            partial,
+            output: output.to_path_buf(),
+            duplicates: 0,
+            resumed,
+            _sync_lock: sync_lock,
+        })
+    }
+
+    /// True when this sync continues one that was interrupted.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    pub fn record_run_start(&self, connector: &str, version: &str, started_at: &str) -> anyhow::Result<()> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO sync_runs (id, connector, connector_version, started_at) VALUES (1, ?1, ?2, ?3)",
+            params![connector, version, started_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn write_resource_types(&self, types: &[ResourceType]) -> anyhow::Result<()> {
+        let mut insert = self.connection.prepare(
+            "INSERT OR REPLACE INTO resource_types (id, display_name, is_principal, can_sync, can_grant, can_revoke, listed_under, position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (position, kind) in types.iter().enumerate() {
+            use crate::sandbox::Capabilities;
+            insert.execute(params![
+                kind.id,
+                kind.display_name,
+                kind.is_principal,
+                kind.capabilities.contains(Capabilities::SYNC),
+                kind.capabilities.contains(Capabilities::GRANT),
+                kind.capabilities.contains(Capabilities::REVOKE),
+                kind.listed_under,
+                position as i64
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Where a listing stands: not started, continuing at a page token, or done.
+    pub fn progress(&self, listing: &str, scope: &str) -> anyhow::Result<ListingProgress> {
+        let row: Option<(Option<String>, bool)> = self
+            .connection
+            .prepare_cached("SELECT next_page_token, done FROM sync_progress WHERE listing = ?1 AND scope = ?2")?
+            .query_row(params![listing, scope], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        Ok(match row {
+            None => ListingProgress::NotStarted,
+            Some((_, true)) => ListingProgress::Done,
+            Some((Some(token), false)) => ListingProgress::Next(token),
+            Some((None, false)) => ListingProgress::NotStarted,
+        })
+    }
+
+    /// Writes one page and its checkpoint in one transaction. Rows already present (an object
+    /// listed twice, as eventually consistent listings can) are counted, not duplicated.
+    pub fn write_page(
+        &mut self,
+        resources: &[Resource],
+        entitlements: &[Entitlement],
+        grants: &[Grant],
+        notices: &[(Notice, Option<(&str, &str)>)],
+        progress: &PageProgress<'_>,
+    ) -> anyhow::Result<()> {
+        let transaction = self.connection.transaction()?;
+        let mut duplicates = 0;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO resources (resource_type, id, display_name, parent_type, parent_id, profile)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for resource in resources {
+                let parent = resource.parent.as_ref();
+                let written = insert.execute(params![
+                    resource.resource_type,
+                    resource.id,
+                    resource.display_name,
+                    parent.map(|p| &p.resource_type),
+                    parent.map(|p| &p.id),
+                    resource.profile_json
+                ])?;
+                duplicates += 1 - written as u64;
+            }
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO entitlements (id, resource_type, resource_id, slug, display_name, description, purpose, grantable_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for entitlement in entitlements {
+                let written = insert.execute(params![
+                    entitlement.id,
+                    entitlement.resource.resource_type,
+                    entitlement.resource.id,
+                    entitlement.slug,
+                    entitlement.display_name,
+                    entitlement.description,
+                    purpose_name(entitlement.purpose),
+                    entitlement.grantable_to.join(",")
+                ])?;
+                duplicates += 1 - written as u64;
+            }
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO grants (id, entitlement_id, principal_type, principal_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for grant in grants {
+                let written = insert.execute(params![
+                    grant.id,
+                    grant.entitlement_id,
+                    grant.principal.resource_type,
+                    grant.principal.id
+                ])?;
+                duplicates += 1 - written as u64;
+            }
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO notices (kind, subject, message, missing_permission, resource_type, resource_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (notice, about) in notices {
+                insert.execute(params![
+                    notice_kind_name(notice.kind),
+                    notice.subject,
+                    notice.message,
+                    notice.missing_permission,
+                    about.map(|(kind, _)| kind),
+                    about.map(|(_, id)| id)
+                ])?;
+            }
+            transaction
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO sync_progress (listing, scope, next_page_token, done) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    progress.listing,
+                    progress.scope,
+                    progress.next_page_token,
+                    progress.next_page_token.is_none()
+                ])?;
+        }
+        transaction.commit()?;
+        self.duplicates += duplicates;
+        Ok(())
+    }
+
+    /// Up to `limit` resources of a type after `after_rowid`, in listing order, with their rowid.
+    pub fn resources_after(
+        &self,
+        resource_type: &str,
+        after_rowid: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(i64, Resource)>> {
+        let mut select = self.connection.prepare_cached(
+            "SELECT rowid, resource_type, id, display_name, parent_type, parent_id, profile FROM resources
+             WHERE resource_type = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
+        )?;
+        let rows = select.query_map(params![resource_type, after_rowid, limit as i64], |row| {
+            let parent_type: Option<String> = row.get(4)?;
+            let parent_id: Option<String> = row.get(5)?;
+            Ok((
+                row.get(0)?,
+                Resource {
+                    resource_type: row.get(1)?,
+                    id: row.get(2)?,
+                    display_name: row.get(3)?,
+                    parent: parent_type.zip(parent_id).map(|(resource_type, id)| ResourceRef { resource_type, id }),
+                    profile_json: row.get(6)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Counts what the snapshot holds, the pages of an interrupted run included.
+    pub fn counts(&self) -> anyhow::Result<SyncCounts> {
+        let mut counts = SyncCounts::default();
+        let mut by_type =
+            self.connection.prepare("SELECT resource_type, count(*) FROM resources GROUP BY resource_type")?;
+        for row in by_type.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
+            let (kind, count) = row?;
+            counts.resources.insert(kind, count as u64);
+        }
+        let count = |table: &str| -> anyhow::Result<u64> {
+            let total: i64 =
+                self.connection.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))?;
+            Ok(total as u64)
+        };
+        counts.entitlements = count("entitlements")?;
+        counts.grants = count("grants")?;
+        counts.unsupported_principals = self.connection.query_row(
+            "SELECT count(*) FROM notices WHERE kind = ?1",
+            params![notice_kind_name(NoticeKind::UnsupportedPrincipal)],
+            |row| row.get::<_, i64>(0),
+        )? as u64;
+        let mut gaps = self.connection.prepare(
+            "SELECT subject, message, missing_permission FROM notices WHERE kind = ?1 ORDER BY subject, message",
+        )?;
+        for gap in gaps.query_map(params![notice_kind_name(NoticeKind::Gap)], |row| {
+            Ok(Notice {
+                kind: NoticeKind::Gap,
+                subject: row.get(0)?,
+                message: row.get(1)?,
+                missing_permission: row.get(2)?,
+            })
+        })? {
+            counts.gaps.push(gap?);
+        }
+        Ok(counts)
+    }
+
+    /// Throws the partial snapshot away: the sync ran to its end but must not be used (e.g.
+    /// `--strict` with gaps), so the next run starts afresh instead of resuming it.
+    pub fn discard(self) {
+        let SnapshotWriter { connection, partial, .. } = self;
+        let _ = connection.close();
+        for file in sqlite_files(&partial) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    /// Records the end of the run, makes the file durable and puts it in place of the output.
+    pub fn complete(mut self, finished_at: &str, requests: u64, throttled: u64) -> anyhow::Result<()> {
+        self.connection.execute(
+            "UPDATE sync_runs SET finished_at = ?1, requests = ?2, throttled = ?3, duplicates = ?4 WHERE id = 1",
+            params![finished_at, requests as i64, throttled as i64, self.duplicates as i64],
+        )?;
+        self.connection.execute_batch(
+            "DELETE FROM sync_progress;
+             DELETE FROM sync_checkpoint;
+             CREATE INDEX grants_by_entitlement ON grants (entitlement_id);
+             CREATE INDEX grants_by_principal ON grants (principal_type, principal_id);
+             CREATE INDEX entitlements_by_resource ON entitlements (resource_type, resource_id);",
+        )?;
+        // The audit trail of grants and revokes lives in the snapshot file but outlives each
+        // snapshot: copy it from the file we replace, holding the lock that audit writers take.
+        let _lock = lock_output(&self.output)?;
+        if self.output.is_file() {
+            self.connection.execute("ATTACH DATABASE ?1 AS previous", params![self.output.to_string_lossy()])?;
+            let has_audit: bool = self.connection.query_row(
+                "SELECT count(*) FROM previous.sqlite_master WHERE name = 'provisioning_audit'",
+                [],
+                |row| row.get::<_, i64>(0).map(|count| count > 0),
+            )?;
+            if has_audit {
+                self.connection
+                    .execute_batch("INSERT INTO provisioning_audit SELECT * FROM previous.provisioning_audit")?;
+            }
+            self.connection.execute_batch("DETACH DATABASE previous")?;
+        }
+        // Leaving WAL mode folds the log into the file, so the renamed file stands alone.
+        self.connection.execute_batch("PRAGMA journal_mode = DELETE;")?;
+        let connection = std::mem::replace(&mut self.connection, Connection::open_in_memory()?);
+        connection.close().map_err(|(_, err)| err).context("cannot close the snapshot")?;
+        File::open(&self.partial)
+            .and_then(|file| file.sync_all())
+            .with_context(|| format!("cannot flush {}", self.partial.display()))?;
+        std::fs::rename(&self.partial, &self.output)
+            .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
+        Ok(())
+    }
+}
+
+/// The partial file and SQLite's companions of it.
+fn sqlite_files(partial: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = partial.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [partial.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+fn lock_sync(partial: &Path) -> anyhow::Result<File> {
+    let mut name = partial.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .with_context(|| format!("cannot open the lock file {}", Path::new(&name).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!("another sync is writing {} right now: wait for it to finish", partial.display())
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("cannot lock {}", Path::new(&name).display()))
+        }
+    }
+}
+
+/// A partial file can be resumed when it was written recently by a sync of the same
+/// connector and configuration.
+fn is_resumable(partial: &Path, fingerprint: &str) -> bool {
+    let recent = sqlite_files(partial)
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).and_then(|meta| meta.modified()).ok())
+        .max()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age < RESUMABLE_FOR);
+    if !recent {
+        return false;
+    }
+    let Ok(connection) = Connection::open_with_flags(partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+        return false;
+    };
+    connection
+        .query_row("SELECT value FROM sync_checkpoint WHERE key = 'fingerprint'", [], |row| row.get::<_, String>(0))
+        .is_ok_and(|stored| stored == fingerprint)
+}

@@ -1,0 +1,99 @@
+//! A sync killed with SIGKILL at any point resumes from its last checkpoint, and its result is
+//! identical to an uninterrupted sync; the previous snapshot stays readable throughout.
+
+use std::time::Duration;
+
+use fake_azure::{Tenant, TenantShape};
+use serde_json::Value;
+
+use crate::support::{HOST, Harness, assert_success, export};
+
+fn shape() -> TenantShape {
+    TenantShape {
+        users: 200,
+        groups: 30,
+        members_per_group: 12,
+        service_principals: 6,
+        app_role_assignments_per_app: 6,
+        subscriptions: 2,
+        resource_groups_per_subscription: 4,
+        rbac_assignments_per_subscription: 10,
+    }
+}
+
+/// The export without the run's own facts (times, request counts), which differ by design.
+fn comparable(mut exported: Value) -> Value {
+    if let Some(object) = exported.as_object_mut() {
+        object.remove("sync");
+    }
+    exported
+}
+
+/// Starts a sync into `output` and kills it with SIGKILL once the fake has answered `after`
+/// more requests. Returns false when the sync finished before it could be killed.
+async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize) -> bool {
+    let start = harness.fake.requests().len();
+    let mut args = harness.sync_args(output);
+    args.extend(["--page-size", "5"].map(String::from));
+    let mut child = tokio::process::Command::new(HOST)
+        .args(&args)
+        .env_clear()
+        .env("BATON_LOG_LEVEL", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the host starts");
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if harness.fake.requests().len() >= start + after {
+            child.start_kill().expect("SIGKILL is delivered");
+            let _ = child.wait().await;
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one() {
+    let harness = Harness::start(Tenant::generate(&shape())).await;
+    let reference = harness.path("reference.db");
+    let before = harness.fake.requests().len();
+    assert_success(&harness.sync(&reference, &["--page-size", "5"]).await);
+    let full_requests = harness.fake.requests().len() - before;
+    let expected = comparable(export(&reference).await);
+
+    for (index, fraction) in [0.15, 0.5, 0.85].into_iter().enumerate() {
+        let output = harness.path(&format!("killed-{index}.db"));
+        // A previous snapshot that must stay readable while the killed sync's partial exists.
+        std::fs::copy(&reference, &output).expect("a previous snapshot");
+        let kill_at = (full_requests as f64 * fraction) as usize;
+        assert!(kill_sync_after(&harness, &output, kill_at).await, "the sync was killed at {kill_at} requests");
+        assert_eq!(comparable(export(&output).await), expected, "the previous snapshot is still readable and whole");
+
+        let before_resume = harness.fake.requests().len();
+        let resumed = harness.sync(&output, &["--page-size", "5"]).await;
+        assert_success(&resumed);
+        let summary = String::from_utf8_lossy(&resumed.stdout).into_owned();
+        assert!(summary.contains("resumed"), "the second run resumed:\n{summary}");
+        let resume_requests = harness.fake.requests().len() - before_resume;
+        assert!(
+            resume_requests < full_requests,
+            "resuming after {kill_at} requests re-read less than a full sync ({resume_requests} vs {full_requests})"
+        );
+        assert_eq!(comparable(export(&output).await), expected, "killed at {kill_at} requests, then resumed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_sync_under_another_configuration_is_not_resumed() {
+    let harness = Harness::start(Tenant::generate(&shape())).await;
+    let output = harness.path("sync.db");
+    assert!(kill_sync_after(&harness, &output, 60).await, "killed midway");
+    let result = harness.sync(&output, &["--page-size", "7"]).await;
+    assert_success(&result);
+    let summary = String::from_utf8_lossy(&result.stdout).into_owned();
+    assert!(!summary.contains("resumed"), "a different page size is a different sync:\n{summary}");
+}

@@ -71,6 +71,8 @@ struct Options {
     host: PathBuf,
     extra_args: Vec<String>,
     runs: usize,
+    /// Print the host's log (its stderr) after each run.
+    show_log: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -79,6 +81,7 @@ fn options() -> anyhow::Result<Options> {
         host: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/connector-host"),
         extra_args: Vec::new(),
         runs: 1,
+        show_log: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -87,10 +90,11 @@ fn options() -> anyhow::Result<Options> {
             "--host" => options.host = PathBuf::from(value("--host")?),
             "--workers" => options.extra_args.extend(["--workers".to_owned(), value("--workers")?]),
             "--runs" => options.runs = value("--runs")?.parse().context("--runs takes a number")?,
+            "--show-log" => options.show_log = true,
             "--" => options.extra_args.extend(args.by_ref()),
             "-h" | "--help" => {
                 println!(
-                    "usage: sync-bench [s] [l] [l-throttled] [s-throttled] [--runs N] [--workers N] [--host PATH] [-- SYNC-ARGS...]"
+                    "usage: sync-bench [s] [l] [l-throttled] [s-throttled] [--runs N] [--workers N] [--host PATH] [--show-log] [-- SYNC-ARGS...]"
                 );
                 std::process::exit(0);
             }
@@ -178,7 +182,9 @@ async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Re
 
     let host = options.host.clone();
     let logs = dir.path().to_path_buf();
+    let fake_cpu_before = child::own_cpu_time();
     let outcome = tokio::task::spawn_blocking(move || run_host(&host, &args, &logs)).await??;
+    let fake_cpu = child::own_cpu_time().saturating_sub(fake_cpu_before);
     let requests = fake.requests();
     let units = fake.resource_units_spent();
     drop(fake);
@@ -196,6 +202,12 @@ async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Re
         shape.rbac_assignments_per_subscription,
         generated_in.as_secs_f64()
     );
+    if options.show_log {
+        let stderr = std::fs::read_to_string(dir.path().join("host.stderr")).unwrap_or_default();
+        for line in stderr.lines() {
+            println!("   | {line}");
+        }
+    }
     if !outcome.success {
         let stderr = std::fs::read_to_string(dir.path().join("host.stderr")).unwrap_or_default();
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -207,6 +219,7 @@ async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Re
     }
     let stats = read_stats(&stats_path)?;
     report(scenario, &outcome, &stats, &requests, units, &minimum);
+    println!("   fake Azure CPU   {:.2} s (this process, while the sync ran)", fake_cpu.as_secs_f64());
     Ok(())
 }
 

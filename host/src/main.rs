@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // One line, whatever Azure put in its messages, so scripts and log scrapers can rely on it.
+            let reason = format!("{err:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("error: {reason}");
             ExitCode::FAILURE
         }
     }

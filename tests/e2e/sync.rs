@@ -14,6 +14,16 @@ async fn assert_sync_is_exact(harness: &Harness, extra: &[&str], options: &Optio
     assert_same_map("resources", &actual.resources, &expected.resources);
     assert_same_set("entitlements", &actual.entitlements, &expected.entitlements);
     assert_same_set("grants", &actual.grants, &expected.grants);
+    let notices = |kind: &str| -> Vec<&serde_json::Value> {
+        exported["notices"].as_array().expect("notices").iter().filter(|notice| notice["kind"] == kind).collect()
+    };
+    assert_eq!(
+        notices("unsupported_principal").len(),
+        expected.unsupported_principals,
+        "every member or assignee that is not a principal is reported once: {:#?}",
+        notices("unsupported_principal")
+    );
+    assert!(notices("gap").is_empty(), "a tenant that answers everything has no gaps: {:#?}", notices("gap"));
     exported
 }
 

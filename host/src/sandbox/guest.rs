@@ -1,4 +1,4 @@
-//! What a sandboxed call holds: WASI with nothing inherited but stderr, `wasi:http` routed to
+//! What a sandboxed call holds: WASI with nothing inherited (stderr goes to the host log, capped), `wasi:http` routed to
 //! the tenant's gateway, and a limiter whose refusals say which limit was hit.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::SandboxLimits;
+use super::guest_log::GuestLog;
 use super::http_hooks::GuestHttpHooks;
 use crate::outbound::gateway::TenantGateway;
 
@@ -23,7 +24,7 @@ pub struct GuestState {
 impl GuestState {
     pub fn new(gateway: Arc<TenantGateway>, limits: &SandboxLimits) -> Self {
         GuestState {
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            wasi: WasiCtx::builder().stderr(GuestLog::default()).build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: GuestHttpHooks::new(gateway),

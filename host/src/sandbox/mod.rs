@@ -12,6 +12,7 @@ mod call_stats;
 mod engine;
 mod epoch;
 mod guest;
+mod guest_log;
 mod http_hooks;
 
 use std::path::{Path, PathBuf};

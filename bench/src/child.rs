@@ -1,5 +1,9 @@
 //! The host as a child process, so its memory and CPU are measured apart from the fake Azure
 //! that runs in this process.
+//!
+//! Peak memory is read from the child's `VmHWM` while it runs, not from `wait4`'s `ru_maxrss`:
+//! the kernel folds the parent's resident set at the moment of `fork`/`vfork` into the child's
+//! `ru_maxrss`, and this process holds the whole generated tenant.
 
 use std::fs::File;
 use std::path::Path;
@@ -19,6 +23,14 @@ pub fn own_cpu_time() -> Duration {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// `VmHWM` of `/proc/<pid>/status`, in bytes; `None` once the process is gone.
+fn high_water_mark(status_file: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
 fn seconds(time: libc::timeval) -> Duration {
     Duration::from_secs(u64::try_from(time.tv_sec).unwrap_or(0))
         + Duration::from_micros(u64::try_from(time.tv_usec).unwrap_or(0))
@@ -29,14 +41,15 @@ pub struct HostRun {
     pub success: bool,
     pub exit: String,
     pub wall: Duration,
+    /// The highest `VmHWM` seen while polling (every 10 ms).
     pub peak_rss_bytes: u64,
     pub user_cpu: Duration,
     pub system_cpu: Duration,
 }
 
-/// Runs `host args...` with stdout and stderr in files under `logs`, and waits for it with
-/// `wait4`, which reports the child's own peak RSS and CPU time.
-pub fn run_host(host: &Path, args: &[String], logs: &Path) -> anyhow::Result<HostRun> {
+/// Runs `host args...` with stdout and stderr in files under `logs`, polling its peak RSS, and
+/// reaps it with `wait4`, which reports its CPU time.
+pub fn run_host(host: &Path, args: &[String], logs: &Path, cache_dir: &Path) -> anyhow::Result<HostRun> {
     let stdout = File::create(logs.join("host.stdout")).context("creating the host's stdout file")?;
     let stderr = File::create(logs.join("host.stderr")).context("creating the host's stderr file")?;
     let started = Instant::now();
@@ -44,21 +57,30 @@ pub fn run_host(host: &Path, args: &[String], logs: &Path) -> anyhow::Result<Hos
         .args(args)
         .env_clear()
         .env("BATON_LOG_LEVEL", "warn")
+        .env("CONNECTOR_HOST_CACHE_DIR", cache_dir)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
         .with_context(|| format!("starting {} (build it with `cargo build --release`)", host.display()))?;
     let pid = libc::pid_t::try_from(child.id()).context("the child's pid does not fit pid_t")?;
+    let status_file = format!("/proc/{pid}/status");
+    let mut peak_rss_bytes = 0;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped (std's `Child` only reaps in `wait`, which
-    // is never called); `status` and `usage` are valid for writes for the duration of the call.
     let reaped = loop {
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if reaped >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            break reaped;
+        if let Some(peak) = high_water_mark(&status_file) {
+            peak_rss_bytes = peak_rss_bytes.max(peak);
+        }
+        // SAFETY: `pid` is our own child, not yet reaped (std's `Child` only reaps in `wait`,
+        // which is never called); `status` and `usage` are valid for writes during the call.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        match reaped {
+            0 => std::thread::sleep(Duration::from_millis(10)),
+            reaped if reaped > 0 => break reaped,
+            _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+            failed => break failed,
         }
     };
     let wall = started.elapsed();
@@ -77,8 +99,7 @@ pub fn run_host(host: &Path, args: &[String], logs: &Path) -> anyhow::Result<Hos
         success,
         exit,
         wall,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        peak_rss_bytes,
         user_cpu: seconds(usage.ru_utime),
         system_cpu: seconds(usage.ru_stime),
     })

@@ -71,8 +71,12 @@ struct Options {
     host: PathBuf,
     extra_args: Vec<String>,
     runs: usize,
+    /// The compiled-component cache the host runs use (`CONNECTOR_HOST_CACHE_DIR`).
+    cache_dir: PathBuf,
     /// Print the host's log (its stderr) after each run.
     show_log: bool,
+    /// Only serve the scenario's tenant and print the sync command, for profiling by hand.
+    serve: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -81,7 +85,9 @@ fn options() -> anyhow::Result<Options> {
         host: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/connector-host"),
         extra_args: Vec::new(),
         runs: 1,
+        cache_dir: PathBuf::new(),
         show_log: false,
+        serve: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,10 +97,11 @@ fn options() -> anyhow::Result<Options> {
             "--workers" => options.extra_args.extend(["--workers".to_owned(), value("--workers")?]),
             "--runs" => options.runs = value("--runs")?.parse().context("--runs takes a number")?,
             "--show-log" => options.show_log = true,
+            "--serve" => options.serve = true,
             "--" => options.extra_args.extend(args.by_ref()),
             "-h" | "--help" => {
                 println!(
-                    "usage: sync-bench [s] [l] [l-throttled] [s-throttled] [--runs N] [--workers N] [--host PATH] [--show-log] [-- SYNC-ARGS...]"
+                    "usage: sync-bench [s] [l] [l-throttled] [s-throttled] [--runs N] [--workers N] [--host PATH] [--show-log] [--serve] [-- SYNC-ARGS...]"
                 );
                 std::process::exit(0);
             }
@@ -108,17 +115,47 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let options = options()?;
+    let mut options = options()?;
+    let cache = tempfile::tempdir().context("creating the compiled-component cache")?;
+    options.cache_dir = cache.path().to_path_buf();
     if !options.host.is_file() {
         bail!("{} does not exist: run `cargo build --release` first, or pass --host", options.host.display());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if options.serve {
+        let name = options.scenarios.first().map_or("s", String::as_str);
+        return runtime.block_on(serve(&scenario(name)?));
+    }
+    runtime.block_on(warm_up(&options))?;
     for name in &options.scenarios {
         let scenario = scenario(name)?;
         for run in 1..=options.runs {
             runtime.block_on(bench(&scenario, &options, run))?;
         }
     }
+    Ok(())
+}
+
+/// Serves the scenario's tenant until Ctrl-C and prints how to sync it.
+async fn serve(scenario: &Scenario) -> anyhow::Result<()> {
+    let tenant = Tenant::generate(&scenario.shape);
+    let command = format!(
+        "sync --azure-client-id {} --azure-client-secret {} --azure-tenant-id {}",
+        tenant.client_id, tenant.client_secret, tenant.tenant_id
+    );
+    let fake = FakeAzure::start(tenant).await?;
+    fake.arm_page_size(ARM_PAGE);
+    if let Some((units, window)) = scenario.budget {
+        fake.resource_unit_budget(units, window);
+    }
+    println!(
+        "{} served; sync it with:\nconnector-host {command} --login-url {} --graph-url {} --arm-url {}",
+        scenario.name,
+        fake.login_url(),
+        fake.graph_url(),
+        fake.arm_url()
+    );
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }
 
@@ -129,6 +166,8 @@ struct HostStats {
     instantiate: Duration,
     guest: Duration,
     sync_elapsed: Duration,
+    /// The host's own `VmHWM` when it wrote its figures.
+    peak_rss_bytes: Option<u64>,
 }
 
 fn read_stats(path: &Path) -> anyhow::Result<HostStats> {
@@ -141,20 +180,29 @@ fn read_stats(path: &Path) -> anyhow::Result<HostStats> {
         instantiate: seconds(&stats["sandbox"]["instantiate_seconds"]),
         guest: seconds(&stats["sandbox"]["guest_seconds"]),
         sync_elapsed: seconds(&stats["elapsed_seconds"]),
+        peak_rss_bytes: stats["peak_rss_bytes"].as_u64(),
     })
 }
 
-async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Result<()> {
-    let generating = Instant::now();
-    let tenant = Tenant::generate(&scenario.shape);
-    let generated_in = generating.elapsed();
-    let minimum = Minimum::of(&tenant, ARM_PAGE);
-    let memberships: usize = tenant.groups.iter().map(|group| group.members.len()).sum();
-    let credentials = (tenant.client_id.clone(), tenant.client_secret.clone(), tenant.tenant_id.clone());
+/// One sync of a tenant served by the fake Azure, and what the fake saw.
+struct Measured {
+    outcome: HostRun,
+    requests: Vec<fake_azure::LoggedRequest>,
+    units: u64,
+    fake_cpu: Duration,
+    /// Holds the snapshot, the host's figures and its log.
+    dir: tempfile::TempDir,
+}
 
+async fn sync_against_fake(
+    tenant: Tenant,
+    budget: Option<(u32, Duration)>,
+    options: &Options,
+) -> anyhow::Result<Measured> {
+    let credentials = (tenant.client_id.clone(), tenant.client_secret.clone(), tenant.tenant_id.clone());
     let fake = FakeAzure::start(tenant).await?;
     fake.arm_page_size(ARM_PAGE);
-    if let Some((units, window)) = scenario.budget {
+    if let Some((units, window)) = budget {
         fake.resource_unit_budget(units, window);
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
@@ -182,12 +230,35 @@ async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Re
 
     let host = options.host.clone();
     let logs = dir.path().to_path_buf();
+    let cache = options.cache_dir.clone();
     let fake_cpu_before = child::own_cpu_time();
-    let outcome = tokio::task::spawn_blocking(move || run_host(&host, &args, &logs)).await??;
+    let outcome = tokio::task::spawn_blocking(move || run_host(&host, &args, &logs, &cache)).await??;
     let fake_cpu = child::own_cpu_time().saturating_sub(fake_cpu_before);
-    let requests = fake.requests();
-    let units = fake.resource_units_spent();
-    drop(fake);
+    Ok(Measured { outcome, requests: fake.requests(), units: fake.resource_units_spent(), fake_cpu, dir })
+}
+
+/// Syncs a tiny tenant once, so the host compiles the component into the bench's cache and
+/// the measured runs start warm, as every run after a host's first does.
+async fn warm_up(options: &Options) -> anyhow::Result<()> {
+    let shape = TenantShape { users: 10, groups: 2, members_per_group: 2, service_principals: 2, ..shape_s() };
+    let measured = sync_against_fake(Tenant::generate(&shape), None, options).await?;
+    println!(
+        "warm-up: a cold start (compiling the component into the cache) took {:.2} s{}",
+        measured.outcome.wall.as_secs_f64(),
+        if measured.outcome.success { "" } else { " and FAILED" }
+    );
+    Ok(())
+}
+
+async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Result<()> {
+    let generating = Instant::now();
+    let tenant = Tenant::generate(&scenario.shape);
+    let generated_in = generating.elapsed();
+    let minimum = Minimum::of(&tenant, ARM_PAGE);
+    let memberships: usize = tenant.groups.iter().map(|group| group.members.len()).sum();
+    let Measured { outcome, requests, units, fake_cpu, dir } =
+        sync_against_fake(tenant, scenario.budget, options).await?;
+    let stats_path = dir.path().join("stats.json");
 
     let shape = &scenario.shape;
     println!(
@@ -263,7 +334,14 @@ fn report(
             host.wall.as_secs_f64() / floor
         );
     }
-    println!("   host peak RSS    {:.1} MiB", host.peak_rss_bytes as f64 / (1024.0 * 1024.0));
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let peak = host.peak_rss_bytes.max(stats.peak_rss_bytes.unwrap_or(0));
+    println!(
+        "   host peak RSS    {:.1} MiB (VmHWM polled every 10 ms: {:.1} MiB; reported by the host at its end: {})",
+        mib(peak),
+        mib(host.peak_rss_bytes),
+        stats.peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |bytes| format!("{:.1} MiB", mib(bytes)))
+    );
     println!(
         "   host CPU         {:.2} s (user {:.2}, system {:.2}); in the component {:.2} s ({:.0}%), instantiating {:.2} s ({:.0}%) over {} calls ({:.0} µs per call)",
         cpu.as_secs_f64(),

@@ -134,7 +134,8 @@ pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<R
     })
 }
 
-/// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription.
+/// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription,
+/// each resource group with the RBAC at its scope (see `rbac`).
 pub fn list_resource_groups(
     config: &Config,
     parent: Option<&ResourceRef>,
@@ -156,26 +157,33 @@ pub fn list_resource_groups(
         .next_link
         .unwrap_or_else(|| arm.url(&format!("{scope}/resourcegroups"), RESOURCE_GROUPS_API_VERSION, &[]));
     let page = arm.collection::<ResourceGroup>(url, &format!("Reader on {scope}"))?;
+    let names: Vec<&str> = page.value.iter().map(|group| group.name.as_str()).collect();
+    let mut rbac = crate::rbac::resource_group_rbac(config, subscription_id, &names);
     let items = page
         .value
         .into_iter()
-        .map(|group| Resource {
-            resource_type: ResourceType::ResourceGroup.as_str().to_owned(),
-            id: format!("{subscription_id}:{}", group.name),
-            display_name: group.name.clone(),
-            parent: Some(ResourceRef {
-                resource_type: ResourceType::Subscription.as_str().to_owned(),
-                id: subscription_id.to_owned(),
-            }),
-            profile_json: json!({
+        .map(|group| {
+            let mut profile = json!({
                 "subscription_id": subscription_id,
                 "arm_id": group.id,
                 "location": group.location,
                 "managed_by": group.managed_by,
                 "provisioning_state": group.properties.and_then(|properties| properties.provisioning_state),
                 "tags": group.tags,
-            })
-            .to_string(),
+            });
+            if let Some(carried) = rbac.remove(&group.name.to_ascii_lowercase()) {
+                profile["rbac"] = carried;
+            }
+            Resource {
+                resource_type: ResourceType::ResourceGroup.as_str().to_owned(),
+                id: format!("{subscription_id}:{}", group.name),
+                display_name: group.name.clone(),
+                parent: Some(ResourceRef {
+                    resource_type: ResourceType::Subscription.as_str().to_owned(),
+                    id: subscription_id.to_owned(),
+                }),
+                profile_json: profile.to_string(),
+            }
         })
         .collect();
     Ok(ResourcePage {

@@ -3,6 +3,11 @@
 //!
 //! Members are read from v1.0: current v1.0 lists service principals as group members (the
 //! Go peer's reason for /beta no longer holds), so /beta is not needed.
+//!
+//! Owners come with the groups listing (`$expand=owners`): one request per 100 groups instead
+//! of one per group. Graph cuts an expanded relationship at 20 objects without saying so, so a
+//! group listed with fewer owners than that (and than the configured page size) carries them
+//! in its profile, complete; any other group's owners are paged like its members.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -15,7 +20,7 @@ use crate::contract::{
 use crate::graph::{Graph, segment};
 use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::paging::{PageToken, Phase, following};
-use crate::principals::{GrantSink, PrincipalResolver, holders_page};
+use crate::principals::{DirectoryObject, GrantSink, PrincipalResolver, holders_page};
 use crate::provisioning::{add_reference, remove_reference};
 
 const SELECT: &str =
@@ -25,6 +30,10 @@ const READ_MEMBERS: &str = "GroupMember.Read.All";
 const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
 const WRITE_OWNERS: &str = "Group.ReadWrite.All";
 const GRANT_PHASES: &[Phase] = &[Phase::Members, Phase::Owners];
+/// Graph returns at most this many objects of an expanded relationship, and does not say when
+/// it left some out.
+const EXPANDED_LIMIT: usize = 20;
+const EXPAND_OWNERS: &str = "owners($select=id,servicePrincipalType)";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -39,11 +48,21 @@ struct GraphGroup {
     security_enabled: Option<bool>,
     on_premises_sync_enabled: Option<bool>,
     is_assignable_to_role: Option<bool>,
+    /// With `$expand=owners`: the first owners (at most `EXPANDED_LIMIT`).
+    owners: Option<Vec<DirectoryObject>>,
 }
 
-/// `GET /v1.0/groups?$select=...&$top=N`; with `skip-ad-groups`, also
+/// What `grants` reads back from a group's profile.
+#[derive(Deserialize)]
+struct GroupProfile {
+    /// Every owner, when the listing could tell it had them all.
+    owners: Option<Vec<DirectoryObject>>,
+}
+
+/// `GET /v1.0/groups?$select=...&$expand=owners(...)&$top=N`; with `skip-ad-groups`, instead
 /// `$filter=onPremisesSyncEnabled ne true&$count=true` and `ConsistencyLevel: eventual` on every
-/// page (an advanced query; Graph does not carry the header to nextLinks).
+/// page (an advanced query, which is not combined with `$expand`; Graph does not carry the
+/// header to nextLinks).
 pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, &[Phase::Resources], graph.base_url())?;
@@ -52,11 +71,16 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
         if config.skip_ad_groups {
             query.push(("$filter", "onPremisesSyncEnabled ne true"));
             query.push(("$count", "true"));
+        } else {
+            query.push(("$expand", EXPAND_OWNERS));
         }
         graph.url("/groups", &query)
     });
     let page = graph.collection::<GraphGroup>(url, config.skip_ad_groups, READ_GROUPS)?;
-    let items = page.value.into_iter().map(group_resource).collect();
+    // A page size below Graph's limit is honoured for owners too: they are then carried only
+    // when fewer than a page.
+    let complete_below = EXPANDED_LIMIT.min(usize::from(config.page_size));
+    let items = page.value.into_iter().map(|group| group_resource(group, complete_below)).collect();
     Ok(ResourcePage {
         items,
         next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
@@ -64,7 +88,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     })
 }
 
-fn group_resource(group: GraphGroup) -> Resource {
+fn group_resource(group: GraphGroup, complete_below: usize) -> Resource {
     let has_type = |name: &str| group.group_types.iter().any(|kind| kind.eq_ignore_ascii_case(name));
     let mail_enabled = group.mail_enabled.unwrap_or(false);
     let security_enabled = group.security_enabled.unwrap_or(false);
@@ -77,7 +101,7 @@ fn group_resource(group: GraphGroup) -> Resource {
             _ => "security",
         }
     };
-    let profile = json!({
+    let mut profile = json!({
         "description": group.description,
         "email": group.mail,
         "kind": kind,
@@ -85,6 +109,12 @@ fn group_resource(group: GraphGroup) -> Resource {
         "on_premises_synced": group.on_premises_sync_enabled.unwrap_or(false),
         "role_assignable": group.is_assignable_to_role.unwrap_or(false),
     });
+    if let Some(owners) = group
+        .owners
+        .filter(|owners| owners.len() < complete_below && owners.iter().all(|owner| owner.odata_type.is_some()))
+    {
+        profile["owners"] = json!(owners);
+    }
     Resource {
         resource_type: ResourceType::Group.as_str().to_owned(),
         display_name: group.display_name.unwrap_or_else(|| group.id.clone()),
@@ -116,7 +146,8 @@ pub fn entitlements(group: &Resource) -> EntitlementPage {
 }
 
 /// Members, then owners: `GET /v1.0/groups/{id}/{members|owners}?$select=id,servicePrincipalType&$top=N`,
-/// each followed through its nextLinks until Azure gives none (never a page-size guess).
+/// each followed through its nextLinks until Azure gives none (never a page-size guess). Owners
+/// the group's profile carries come with the last page of members instead.
 pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
     require_guid(ResourceType::Group, &group.id)?;
     let graph = Graph::new(config);
@@ -135,11 +166,27 @@ pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Re
     let mut resolver = PrincipalResolver::new(&graph);
     let mut sink = GrantSink::default();
     let next_link = holders_page(&graph, &mut resolver, url, &entitlement_id, READ_MEMBERS, &mut sink)?;
+    if token.phase == Phase::Members
+        && next_link.is_none()
+        && let Some(owners) = listed_owners(group)
+    {
+        let owners_id = EntitlementId::new(ResourceType::Group, &group.id, Slug::Owners).render();
+        for owner in &owners {
+            sink.add(&owners_id, resolver.directory_object(owner)?);
+        }
+        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
+    }
     Ok(GrantPage {
         items: sink.items,
         next_page_token: following(GRANT_PHASES, token.phase, next_link),
         notices: sink.notices,
     })
+}
+
+/// The owners the groups listing found complete, if it did (an unreadable profile counts as
+/// not: the owners are then paged).
+fn listed_owners(group: &Resource) -> Option<Vec<DirectoryObject>> {
+    serde_json::from_str::<GroupProfile>(&group.profile_json).ok()?.owners
 }
 
 /// `POST /v1.0/groups/{id}/{members|owners}/$ref`.

@@ -6,20 +6,21 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::{ConnectorError, Grant, Notice, ResourceRef};
 use crate::graph::{Graph, segment};
 use crate::ids::{PrincipalType, grant_id};
 use crate::notices::unsupported_principal;
 
-/// A directory object as collections of members, owners and expanded principals give it.
-#[derive(Deserialize, Clone)]
+/// A directory object as collections of members, owners and expanded principals give it (and
+/// as a group's profile carries its owners, in the same shape).
+#[derive(Serialize, Deserialize, Clone)]
 pub struct DirectoryObject {
     pub id: String,
-    #[serde(rename = "@odata.type", default)]
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
     pub odata_type: Option<String>,
-    #[serde(rename = "servicePrincipalType", default)]
+    #[serde(rename = "servicePrincipalType", default, skip_serializing_if = "Option::is_none")]
     pub service_principal_type: Option<String>,
 }
 

@@ -9,11 +9,18 @@
 //! thousands of resource groups), so by default (`rbac-role-catalogue=bounded`) a scope offers
 //! the roles assigned at that exact scope plus Owner, Contributor, Reader and User Access
 //! Administrator; `all` offers every role definition listed for the subscription.
+//!
+//! Resource groups carry their RBAC in their profile. Listing a subscription's assignments
+//! once (without `atScope()`, which includes its resource groups') when its resource groups are
+//! listed replaces, per resource group, a role definition read and two `atScope()` listings
+//! (each of which repeats every assignment inherited from the subscription). A resource group
+//! whose profile carries nothing (the subscription-wide read failed, or `all` is configured) is
+//! read at its own scope as before, so a refusal still becomes that resource group's gap.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::arm::{AUTHORIZATION_API_VERSION, Arm};
 use crate::config::{Config, RoleCatalogue};
@@ -125,12 +132,146 @@ impl Scope {
     }
 }
 
+/// A resource group's RBAC, as its profile carries it (`rbac`).
+#[derive(Serialize, Deserialize)]
+struct CarriedRbac {
+    /// The roles offered (the standard ones, then those assigned here), with their names.
+    roles: Vec<CarriedRole>,
+    /// The assignments made at exactly this resource group.
+    assignments: Vec<CarriedAssignment>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CarriedRole {
+    id: String,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CarriedAssignment {
+    role: String,
+    principal_id: String,
+    principal_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CarryingProfile {
+    rbac: Option<CarriedRbac>,
+}
+
+/// The RBAC of the resource groups `names` of a subscription, by lowercase name, for their
+/// profiles: one read of the subscription's role definitions and one of all its assignments.
+/// Empty when either read fails (each resource group then reads its own scope) or when the
+/// catalogue is `all` (every role definition would be copied into every resource group).
+pub fn resource_group_rbac(config: &Config, subscription_id: &str, names: &[&str]) -> BTreeMap<String, Value> {
+    if config.role_catalogue != RoleCatalogue::Bounded || names.is_empty() {
+        return BTreeMap::new();
+    }
+    let arm = Arm::new(config);
+    let subscription = format!("/subscriptions/{}", encode_path_segment(subscription_id));
+    let reader = format!("Reader on /subscriptions/{subscription_id}");
+    let read = || -> Result<(Vec<RoleDefinition>, Vec<RoleAssignment>), ConnectorError> {
+        let definitions = arm.collection_all(
+            arm.url(
+                &format!("{subscription}/providers/Microsoft.Authorization/roleDefinitions"),
+                AUTHORIZATION_API_VERSION,
+                &[],
+            ),
+            &reader,
+        )?;
+        let assignments = arm.collection_all(
+            arm.url(
+                &format!("{subscription}/providers/Microsoft.Authorization/roleAssignments"),
+                AUTHORIZATION_API_VERSION,
+                &[],
+            ),
+            &reader,
+        )?;
+        Ok((definitions, assignments))
+    };
+    let Ok((definitions, assignments)) = read() else { return BTreeMap::new() };
+    let definitions: BTreeMap<String, RoleDefinitionProperties> = definitions
+        .into_iter()
+        .map(|definition| (definition.name.to_ascii_lowercase(), definition.properties))
+        .collect();
+    let mut carried: BTreeMap<String, CarriedRbac> = names
+        .iter()
+        .map(|name| (name.to_ascii_lowercase(), CarriedRbac { roles: Vec::new(), assignments: Vec::new() }))
+        .collect();
+    let prefix = format!("/subscriptions/{subscription_id}/resourcegroups/").to_ascii_lowercase();
+    for assignment in &assignments {
+        let scope = assignment.properties.scope.trim_end_matches('/').to_ascii_lowercase();
+        let Some(group) = scope.strip_prefix(&prefix).and_then(|name| carried.get_mut(name)) else { continue };
+        group.assignments.push(CarriedAssignment {
+            role: assignment.role_guid(),
+            principal_id: assignment.properties.principal_id.clone(),
+            principal_type: assignment.properties.principal_type.clone(),
+        });
+    }
+    carried
+        .into_iter()
+        .map(|(name, mut rbac)| {
+            let assigned = rbac.assignments.iter().map(|assignment| assignment.role.clone());
+            for role in STANDARD_ROLES.iter().map(|role| (*role).to_owned()).chain(assigned) {
+                if !rbac.roles.iter().any(|known| known.id == role) {
+                    let definition = definitions.get(&role);
+                    rbac.roles.push(CarriedRole {
+                        name: definition.and_then(|properties| properties.role_name.clone()),
+                        description: definition.and_then(|properties| properties.description.clone()),
+                        id: role,
+                    });
+                }
+            }
+            (name, json!(rbac))
+        })
+        .collect()
+}
+
+/// The RBAC a resource group's profile carries, if any.
+fn carried(resource_type: ResourceType, resource: &Resource) -> Option<CarriedRbac> {
+    if resource_type != ResourceType::ResourceGroup {
+        return None;
+    }
+    serde_json::from_str::<CarryingProfile>(&resource.profile_json).ok()?.rbac
+}
+
+/// `role:<guid>` on a subscription or resource group, named after its definition when known.
+fn role_entitlement(
+    resource_type: ResourceType,
+    resource: &Resource,
+    role_guid: String,
+    name: Option<String>,
+    description: Option<String>,
+) -> Entitlement {
+    let role_name = name.unwrap_or_else(|| format!("Azure role {role_guid}"));
+    let slug = Slug::RbacRole(role_guid);
+    Entitlement {
+        id: EntitlementId::new(resource_type, &resource.id, slug.clone()).render(),
+        resource: ResourceRef { resource_type: resource.resource_type.clone(), id: resource.id.clone() },
+        slug: slug.render(),
+        display_name: format!("{role_name} on {}", resource.display_name),
+        description: description.unwrap_or_else(|| format!("Azure role {role_name}")),
+        purpose: EntitlementPurpose::Permission,
+        grantable_to: slug.grantable_to_names(),
+    }
+}
+
 /// Reads `GET /subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions` for the
 /// role names and, for the bounded catalogue, the assignments at the scope (`atScope()`).
-/// A 403 on either is a gap notice; the standard roles are still offered.
+/// A 403 on either is a gap notice; the standard roles are still offered. A resource group
+/// that carries its RBAC needs neither.
 pub fn entitlements(config: &Config, resource: &Resource) -> Result<EntitlementPage, ConnectorError> {
     let resource_type = ResourceType::parse(&resource.resource_type)?;
     let scope = Scope::of(resource_type, &resource.id)?;
+    if let Some(rbac) = carried(resource_type, resource) {
+        let items = rbac
+            .roles
+            .into_iter()
+            .map(|role| role_entitlement(resource_type, resource, role.id, role.name, role.description))
+            .collect();
+        return Ok(EntitlementPage { items, next_page_token: None, notices: Vec::new() });
+    }
     let arm = Arm::new(config);
     let mut notices = Vec::new();
     let definitions_url = arm.url(
@@ -162,21 +303,9 @@ pub fn entitlements(config: &Config, resource: &Resource) -> Result<EntitlementP
         .into_iter()
         .map(|role_guid| {
             let definition = definitions.get(&role_guid).map(|definition| &definition.properties);
-            let role_name = definition
-                .and_then(|properties| properties.role_name.clone())
-                .unwrap_or_else(|| format!("Azure role {role_guid}"));
-            let slug = Slug::RbacRole(role_guid);
-            Entitlement {
-                id: EntitlementId::new(resource_type, &resource.id, slug.clone()).render(),
-                resource: ResourceRef { resource_type: resource.resource_type.clone(), id: resource.id.clone() },
-                slug: slug.render(),
-                display_name: format!("{role_name} on {}", resource.display_name),
-                description: definition
-                    .and_then(|properties| properties.description.clone())
-                    .unwrap_or_else(|| format!("Azure role {role_name}")),
-                purpose: EntitlementPurpose::Permission,
-                grantable_to: slug.grantable_to_names(),
-            }
+            let name = definition.and_then(|properties| properties.role_name.clone());
+            let description = definition.and_then(|properties| properties.description.clone());
+            role_entitlement(resource_type, resource, role_guid, name, description)
         })
         .collect();
     Ok(EntitlementPage { items, next_page_token: None, notices })
@@ -200,12 +329,26 @@ fn read_or_gap<T: serde::de::DeserializeOwned>(
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()`,
-/// one page per call, keeping the assignments made at exactly this scope.
+/// one page per call, keeping the assignments made at exactly this scope; from the profile,
+/// in one page, for a resource group that carries its RBAC.
 pub fn grants(config: &Config, resource: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
     let resource_type = ResourceType::parse(&resource.resource_type)?;
     let scope = Scope::of(resource_type, &resource.id)?;
-    let arm = Arm::new(config);
     let graph = Graph::new(config);
+    if page_token.is_none()
+        && let Some(rbac) = carried(resource_type, resource)
+    {
+        let mut resolver = PrincipalResolver::new(&graph);
+        let mut sink = GrantSink::default();
+        for assignment in rbac.assignments {
+            let entitlement_id =
+                EntitlementId::new(resource_type, &resource.id, Slug::RbacRole(assignment.role)).render();
+            let holder = resolver.by_principal_type(&assignment.principal_id, assignment.principal_type.as_deref())?;
+            sink.add(&entitlement_id, holder);
+        }
+        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
+    }
+    let arm = Arm::new(config);
     let token = PageToken::decode(page_token, GRANT_PHASES, arm.base_url())?;
     let url = token.next_link.unwrap_or_else(|| scope.assignments_url(&arm));
     let call = call_label(Verb::Get, &url);

@@ -6,9 +6,11 @@
 //! 2. instantiating one sandbox per call with the pooling and the on-demand allocator, one at
 //!    a time and 50 at once (each instance followed by a `metadata` call, as a real call is);
 //! 3. the memory of a `connector-host serve` process (VmRSS, VmHWM from /proc) syncing 1, 10
-//!    and 50 small fake tenants at once, with each allocator.
+//!    and 50 fake tenants of 1,000 users at once, with each allocator.
 //!
-//! Figures only: nothing here passes or fails. Everything runs on loopback.
+//! `cargo bench -p connector-host --bench sandbox -- memory` runs one part (`compile`,
+//! `instantiate`, `memory`). Figures only: nothing here passes or fails. Everything runs on
+//! loopback.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,13 +33,23 @@ const CALLS_PER_TASK: usize = 20;
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // `cargo bench ... -- memory` runs only that part (cargo itself adds `--bench`).
+    let parts: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|given| given == part);
     runtime.block_on(async {
         let cache = tempfile::tempdir()?;
-        compile_figures(cache.path())?;
-        for allocator in [InstanceAllocator::Pooling, InstanceAllocator::OnDemand] {
-            instantiate_figures(allocator, cache.path()).await?;
+        if wanted("compile") {
+            compile_figures(cache.path())?;
         }
-        println!("\n== host memory of `serve` syncing N small tenants at once ==");
+        if wanted("instantiate") {
+            for allocator in [InstanceAllocator::Pooling, InstanceAllocator::OnDemand] {
+                instantiate_figures(allocator, cache.path()).await?;
+            }
+        }
+        if !wanted("memory") {
+            return anyhow::Ok(());
+        }
+        println!("\n== host memory of `serve` syncing N tenants of 1,000 users at once ==");
         println!(
             "{:<10} {:>8} {:>14} {:>14} {:>14} {:>10}",
             "allocator", "tenants", "RSS ready MiB", "RSS peak MiB", "VmHWM MiB", "sync s"
@@ -166,14 +178,14 @@ async fn get(url: &str, token: &str) -> anyhow::Result<String> {
 
 fn bench_tenant(n: usize) -> Tenant {
     let mut tenant = Tenant::generate(&TenantShape {
-        users: 100,
-        groups: 10,
-        members_per_group: 10,
-        service_principals: 6,
-        app_role_assignments_per_app: 4,
-        subscriptions: 1,
-        resource_groups_per_subscription: 3,
-        rbac_assignments_per_subscription: 6,
+        users: 1000,
+        groups: 50,
+        members_per_group: 20,
+        service_principals: 10,
+        app_role_assignments_per_app: 10,
+        subscriptions: 2,
+        resource_groups_per_subscription: 5,
+        rbac_assignments_per_subscription: 10,
     });
     tenant.client_secret = format!("bench-secret-{n}");
     tenant
@@ -233,12 +245,18 @@ async fn memory_figures(allocator: &str, tenants: usize, cache: &Path, print: bo
             ready_rss = memory_of(pid).map(|(rss, _)| rss);
         }
         if let Ok(metrics) = get(&format!("{ops}/metrics"), token).await {
-            let done: u64 = metrics
-                .lines()
-                .filter(|line| line.starts_with("connector_host_syncs_total{"))
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-                .sum();
-            if done >= tenants as u64 {
+            let count = |result: &str| -> u64 {
+                metrics
+                    .lines()
+                    .filter(|line| line.starts_with("connector_host_syncs_total{") && line.contains(result))
+                    .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+                    .sum()
+            };
+            if count("result=\"failure\"") > 0 {
+                let statuses = get(&format!("{ops}/tenants"), token).await.unwrap_or_default();
+                anyhow::bail!("a benchmark sync failed: {statuses}");
+            }
+            if count("result=\"success\"") >= tenants as u64 {
                 break;
             }
         }

@@ -119,8 +119,13 @@ async fn a_name_resolving_to_a_private_or_loopback_address_is_refused_after_dns(
     let lookup = FixedLookup(vec!["10.20.30.40".parse().unwrap(), inside.ip()]);
     let transport = HttpTransport::with_lookup(TransportLimits::default(), Arc::new(lookup)).expect("a transport");
     let origin = format!("http://internal.corp.test:{}", inside.port());
-    let sandbox =
-        Sandbox::with_transport(&tenant, &fake.login_url(), &[origin.clone()], SandboxLimits::default(), transport);
+    let sandbox = Sandbox::with_transport(
+        &tenant,
+        &fake.login_url(),
+        std::slice::from_ref(&origin),
+        SandboxLimits::default(),
+        transport,
+    );
     let outcome = sandbox.run("fetch", &[("target", &format!("{origin}/admin"))]).await.expect("the call completes");
     let text = transport_error(outcome).to_lowercase();
     assert!(text.contains("prohibited"), "{text}");

@@ -29,8 +29,15 @@ fn comparable(mut exported: Value) -> Value {
     exported
 }
 
+/// The partial snapshot a sync into `output` works in.
+fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
+    let name = output.file_name().expect("a file name").to_string_lossy();
+    output.with_file_name(format!(".{name}.partial"))
+}
+
 /// Starts a sync into `output` and kills it with SIGKILL once the fake has answered `after`
-/// more requests. Returns false when the sync finished before it could be killed.
+/// more requests. Returns false when the sync finished before it could be killed (a busy
+/// machine can delay this watcher), which the caller retries with an earlier kill point.
 async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize) -> bool {
     let start = harness.fake.requests().len();
     let mut args = harness.sync_args(output);
@@ -50,7 +57,7 @@ async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usi
         if harness.fake.requests().len() >= start + after {
             child.start_kill().expect("SIGKILL is delivered");
             let _ = child.wait().await;
-            return true;
+            return partial_of(output).exists();
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -69,8 +76,12 @@ async fn a_killed_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_
         let output = harness.path(&format!("killed-{index}.db"));
         // A previous snapshot that must stay readable while the killed sync's partial exists.
         std::fs::copy(&reference, &output).expect("a previous snapshot");
-        let kill_at = (full_requests as f64 * fraction) as usize;
-        assert!(kill_sync_after(&harness, &output, kill_at).await, "the sync was killed at {kill_at} requests");
+        let mut kill_at = (full_requests as f64 * fraction) as usize;
+        while !kill_sync_after(&harness, &output, kill_at).await {
+            std::fs::copy(&reference, &output).expect("a previous snapshot");
+            kill_at /= 2;
+            assert!(kill_at > 5, "could not kill the sync before it finished");
+        }
         assert_eq!(comparable(export(&output).await), expected, "the previous snapshot is still readable and whole");
 
         let before_resume = harness.fake.requests().len();
@@ -87,11 +98,36 @@ async fn a_killed_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_
     }
 }
 
+/// A sync that failed (Azure answering 500) keeps its checkpoint, and the next run resumes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sync_is_resumed_by_the_next_run_and_comes_out_exact() {
+    let harness = Harness::start(Tenant::generate(&shape())).await;
+    let reference = harness.path("reference.db");
+    assert_success(&harness.sync(&reference, &["--page-size", "5"]).await);
+    let expected = comparable(export(&reference).await);
+
+    let output = harness.path("sync.db");
+    harness.fake.fail_after(150, 500);
+    let failed = harness.sync(&output, &["--page-size", "5"]).await;
+    assert!(!failed.status.success(), "the sync fails at the scripted point");
+    assert!(partial_of(&output).exists(), "its checkpoint is kept");
+    harness.fake.fail_after(usize::MAX, 500);
+    let resumed = harness.sync(&output, &["--page-size", "5"]).await;
+    assert_success(&resumed);
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resumed"));
+    assert_eq!(comparable(export(&output).await), expected);
+    assert!(!partial_of(&output).exists(), "a completed sync leaves no partial file");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partial_sync_under_another_configuration_is_not_resumed() {
     let harness = Harness::start(Tenant::generate(&shape())).await;
     let output = harness.path("sync.db");
-    assert!(kill_sync_after(&harness, &output, 60).await, "killed midway");
+    let mut kill_at = 60;
+    while !kill_sync_after(&harness, &output, kill_at).await {
+        kill_at /= 2;
+        assert!(kill_at > 5, "could not kill the sync before it finished");
+    }
     let result = harness.sync(&output, &["--page-size", "7"]).await;
     assert_success(&result);
     let summary = String::from_utf8_lossy(&result.stdout).into_owned();

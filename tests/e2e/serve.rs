@@ -53,6 +53,25 @@ fn tokens_seen(fake: &FakeAzure) -> BTreeSet<String> {
         .collect()
 }
 
+/// A hostile tenant: the probe component running one probe for its whole sync, and the error
+/// its tenant's status must show.
+struct Attack {
+    probe: &'static str,
+    options: &'static [(&'static str, &'static str)],
+    error: &'static str,
+}
+
+const ATTACKS: [Attack; 4] = [
+    Attack { probe: "spin", options: &[], error: "deadline" },
+    Attack { probe: "allocate", options: &[], error: "past the limit of 256 MiB" },
+    Attack { probe: "huge-page", options: &[("count", "20000")], error: "at most 10000 per page" },
+    Attack {
+        probe: "fetch",
+        options: &[("target", "http://169.254.169.254/metadata/identity/oauth2/token")],
+        error: "not in the allow-list",
+    },
+];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_tenants_sync_exactly_in_one_process_while_hostile_tenants_fail_alone() {
     let mut fakes = Vec::new();
@@ -68,17 +87,11 @@ async fn fifty_tenants_sync_exactly_in_one_process_while_hostile_tenants_fail_al
     }
     let hostile_fake = FakeAzure::start(small_tenant(99)).await.expect("a fake Azure");
     let probe = probe_component_file().display().to_string();
-    let attacks: [(&str, &[(&str, &str)], &str); 4] = [
-        ("spin", &[], "deadline"),
-        ("allocate", &[], "past the limit of 256 MiB"),
-        ("huge-page", &[("count", "20000")], "at most 10000 per page"),
-        ("fetch", &[("target", "http://169.254.169.254/metadata/identity/oauth2/token")], "not in the allow-list"),
-    ];
-    for (attack, options, _) in attacks {
-        let mut entry = TenantEntry::for_fake(&format!("hostile-{attack}"), &hostile_fake);
+    for attack in &ATTACKS {
+        let mut entry = TenantEntry::for_fake(&format!("hostile-{}", attack.probe), &hostile_fake);
         entry.extra = format!("component = {probe:?}\n");
-        entry.connector_options.push(("attack".into(), attack.into()));
-        entry.connector_options.extend(options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
+        entry.connector_options.push(("attack".into(), attack.probe.into()));
+        entry.connector_options.extend(attack.options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
         entries.push(entry);
     }
     let serve = ServeProcess::start(
@@ -90,11 +103,11 @@ async fn fifty_tenants_sync_exactly_in_one_process_while_hostile_tenants_fail_al
     let ids: Vec<String> = entries.iter().map(|entry| entry.id.clone()).collect();
     let statuses = serve.wait_for_syncs(&ids, 1).await;
 
-    for (attack, _, expected_error) in attacks {
-        let status = &statuses[&format!("hostile-{attack}")];
+    for attack in &ATTACKS {
+        let status = &statuses[&format!("hostile-{}", attack.probe)];
         assert_eq!(status["last_result"]["outcome"], "failure", "{status}");
         let error = status["last_result"]["error"].as_str().unwrap_or_default();
-        assert!(error.contains(expected_error), "hostile-{attack} fails saying why: {error}");
+        assert!(error.contains(attack.error), "hostile-{} fails saying why: {error}", attack.probe);
     }
     for (entry, fake) in entries.iter().zip(&fakes) {
         let status = &statuses[&entry.id];

@@ -73,7 +73,7 @@ impl Pacer {
     /// Learns from an answer to a request to `uri` (every attempt, throttled ones included).
     pub fn observe(&self, uri: &Uri, status: StatusCode, headers: &HeaderMap) {
         let charged = header_number(headers, "x-ms-resource-unit");
-        if let Some(units) = charged {
+        if let Some(units) = charged.filter(|_| status != StatusCode::TOO_MANY_REQUESTS) {
             self.stats.record_resource_units(units as u64);
         }
         let Ok(mut budgets) = self.budgets.lock() else { return };

@@ -18,6 +18,56 @@ struct Row {
     running: bool,
 }
 
+/// A family with one sample per tenant.
+struct PerTenant {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&Row) -> String,
+}
+
+const PER_TENANT: [PerTenant; 6] = [
+    PerTenant {
+        name: "connector_host_outbound_requests_total",
+        kind: "counter",
+        help: "Requests sent to Azure, retries and token requests included.",
+        value: |row| row.requests.to_string(),
+    },
+    PerTenant {
+        name: "connector_host_throttled_responses_total",
+        kind: "counter",
+        help: "Answers that were 429 (throttled).",
+        value: |row| row.throttled.to_string(),
+    },
+    PerTenant {
+        name: "connector_host_refused_requests_total",
+        kind: "counter",
+        help: "Requests of the connector the host refused to send (origin not allowed, write with provisioning off).",
+        value: |row| row.refused.to_string(),
+    },
+    PerTenant {
+        name: "connector_host_gaps",
+        kind: "gauge",
+        help: "Listings that could not be read in the last successful sync.",
+        value: |row| row.counters.gaps_last_success.to_string(),
+    },
+    PerTenant {
+        name: "connector_host_last_success_timestamp_seconds",
+        kind: "gauge",
+        help: "When the last successful sync finished (Unix time; 0 = never).",
+        value: |row| {
+            let since_epoch = row.counters.last_success.and_then(|at| at.duration_since(UNIX_EPOCH).ok());
+            since_epoch.map_or(0, |since| since.as_secs()).to_string()
+        },
+    },
+    PerTenant {
+        name: "connector_host_sync_running",
+        kind: "gauge",
+        help: "1 while a sync of the tenant runs.",
+        value: |row| u8::from(row.running).to_string(),
+    },
+];
+
 pub fn render(service: &Service) -> String {
     let rows: Vec<Row> = service
         .tenants
@@ -93,47 +143,13 @@ pub fn render(service: &Service) -> String {
             lines
         }),
     );
-    let simple: [(&str, &str, &str, fn(&Row) -> String); 6] = [
-        (
-            "connector_host_outbound_requests_total",
-            "counter",
-            "Requests sent to Azure, retries and token requests included.",
-            |row| row.requests.to_string(),
-        ),
-        ("connector_host_throttled_responses_total", "counter", "Answers that were 429 (throttled).", |row| {
-            row.throttled.to_string()
-        }),
-        (
-            "connector_host_refused_requests_total",
-            "counter",
-            "Requests of the connector the host refused to send (origin not allowed, write with provisioning off).",
-            |row| row.refused.to_string(),
-        ),
-        ("connector_host_gaps", "gauge", "Listings that could not be read in the last successful sync.", |row| {
-            row.counters.gaps_last_success.to_string()
-        }),
-        (
-            "connector_host_last_success_timestamp_seconds",
-            "gauge",
-            "When the last successful sync finished (Unix time; 0 = never).",
-            |row| {
-                row.counters
-                    .last_success
-                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |since| since.as_secs())
-                    .to_string()
-            },
-        ),
-        ("connector_host_sync_running", "gauge", "1 while a sync of the tenant runs.", |row| {
-            u8::from(row.running).to_string()
-        }),
-    ];
-    for (name, kind, help, value) in simple {
+    for gauge in PER_TENANT {
+        let name = gauge.name;
         family(
             name,
-            kind,
-            help,
-            &mut rows.iter().map(|row| format!("{name}{{tenant=\"{}\"}} {}", row.tenant, value(row))),
+            gauge.kind,
+            gauge.help,
+            &mut rows.iter().map(|row| format!("{name}{{tenant=\"{}\"}} {}", row.tenant, (gauge.value)(row))),
         );
     }
     family(

@@ -18,7 +18,7 @@ mod status;
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,9 +87,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}: check --data-dir", args.data_dir.display()))?;
-    for tenant in &tenants {
-        remove_partial_snapshots(&args.data_dir.join(&tenant.id));
-    }
     let workers = usize::from(args.run.workers);
     let max_concurrent_syncs = usize::from(args.max_concurrent_syncs);
     let runtime_options = RuntimeOptions {
@@ -184,18 +181,6 @@ impl Termination {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
-        }
-    }
-}
-
-/// Partial snapshots left by a process that was killed mid-sync are worthless.
-fn remove_partial_snapshots(tenant_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(tenant_dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(".sync.db.") && name.ends_with(".partial") {
-            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

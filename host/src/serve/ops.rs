@@ -68,22 +68,21 @@ async fn metrics_text(State(service): State<Arc<Service>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&service)).into_response()
 }
 
-/// The tenant, or a 404 that says whether another replica serves it.
-fn find(service: &Service, id: &str) -> Result<Arc<TenantSlot>, Response> {
+/// The tenant, or why it is not here (another replica serves it, or no such tenant): a 404.
+fn find(service: &Service, id: &str) -> Result<Arc<TenantSlot>, String> {
     if let Some(slot) = service.tenants.get(id) {
         return Ok(slot.clone());
     }
-    let message = if service.all_tenant_ids.contains(id) {
-        format!(
+    if service.all_tenant_ids.contains(id) {
+        Err(format!(
             "tenant {id} is served by replica {} of {}, not this one ({})",
             service.shard.owner_of(id),
             service.shard.count,
             service.shard.index
-        )
+        ))
     } else {
-        format!("no tenant {id} in the tenants file")
-    };
-    Err(problem(StatusCode::NOT_FOUND, message))
+        Err(format!("no tenant {id} in the tenants file"))
+    }
 }
 
 fn status_json(slot: &TenantSlot) -> serde_json::Value {
@@ -109,14 +108,14 @@ async fn tenant_list(State(service): State<Arc<Service>>) -> Response {
 async fn tenant_status(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
     match find(&service, &id) {
         Ok(slot) => axum::Json(status_json(&slot)).into_response(),
-        Err(response) => response,
+        Err(message) => problem(StatusCode::NOT_FOUND, message),
     }
 }
 
 async fn trigger_sync(State(service): State<Arc<Service>>, Path(id): Path<String>) -> Response {
     let slot = match find(&service, &id) {
         Ok(slot) => slot,
-        Err(response) => return response,
+        Err(message) => return problem(StatusCode::NOT_FOUND, message),
     };
     if service.is_shutting_down() {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is shutting down: no new syncs start");
@@ -152,7 +151,7 @@ async fn revoke(
 async fn provision(service: Arc<Service>, id: String, action: Action, request: ChangeRequest) -> Response {
     let slot = match find(&service, &id) {
         Ok(slot) => slot,
-        Err(response) => return response,
+        Err(message) => return problem(StatusCode::NOT_FOUND, message),
     };
     if !slot.config.provisioning {
         return problem(

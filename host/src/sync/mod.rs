@@ -1,9 +1,11 @@
 //! The sync engine: drives the connector's paged calls for every resource type and streams
 //! the answers into a snapshot.
 //!
-//! Order: resource types in dependency order (a type `listed-under` another comes after it),
-//! first every resource, then each resource's entitlements and grants. Each call runs in a
-//! fresh sandbox instance; several resources are worked on at once.
+//! Order: a resource type's resources are listed first; then, at once, their entitlements and
+//! grants and the types listed under it. Types that do not depend on each other are synced at
+//! the same time. Each call runs in a fresh sandbox instance; at most `workers` calls run at
+//! once, across all listings, and each listing reads its resources from the snapshot a batch
+//! at a time, so memory stays bounded by pages in flight, not by the tenant.
 
 mod progress;
 pub mod summary;
@@ -13,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, Stream, TryStreamExt as _};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::connector_error::describe;
 use crate::outbound::gateway::TenantGateway;
@@ -58,16 +62,16 @@ impl SyncJob {
         let order = sync_order(&metadata.resource_types)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
-        let mut progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
-
-        for kind in &order {
-            progress.start_phase(format!("{} resources", kind.id));
-            self.list_resources_of(kind, &writer, &mut progress).await?;
-        }
-        for kind in &order {
-            progress.start_phase(format!("{} entitlements and grants", kind.id));
-            self.list_access_of(kind, &writer, &mut progress).await?;
-        }
+        let progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
+        let run = SyncRun {
+            job: &self,
+            writer: &writer,
+            progress: &progress,
+            calls: Semaphore::new(self.workers.max(1)),
+            types: &order,
+        };
+        let roots = order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| run.sync_type(kind));
+        futures::future::try_join_all(roots).await?;
         progress.finish();
 
         let writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
@@ -121,172 +125,6 @@ impl SyncJob {
         }
     }
 
-    async fn list_resources_of(
-        &self,
-        kind: &ResourceType,
-        writer: &Mutex<SnapshotWriter>,
-        progress: &mut SyncProgress,
-    ) -> anyhow::Result<()> {
-        let Some(parent_type) = &kind.listed_under else {
-            return self.list_resource_pages(kind, None, writer, progress).await;
-        };
-        let mut after = 0;
-        loop {
-            let parents = lock(writer)?.resources_after(parent_type, after, BATCH)?;
-            let Some((last, _)) = parents.last() else { return Ok(()) };
-            after = *last;
-            for (_, parent) in parents {
-                let parent = ResourceRef { resource_type: parent.resource_type, id: parent.id };
-                self.list_resource_pages(kind, Some(&parent), writer, progress).await?;
-            }
-        }
-    }
-
-    async fn list_resource_pages(
-        &self,
-        kind: &ResourceType,
-        parent: Option<&ResourceRef>,
-        writer: &Mutex<SnapshotWriter>,
-        progress: &mut SyncProgress,
-    ) -> anyhow::Result<()> {
-        let listing = format!("resources:{}", kind.id);
-        let scope = parent.map(|p| format!("{}:{}", p.resource_type, p.id)).unwrap_or_default();
-        let mut token = match lock(writer)?.progress(&listing, &scope)? {
-            ListingProgress::Done => return Ok(()),
-            ListingProgress::Next(token) => Some(token),
-            ListingProgress::NotStarted => None,
-        };
-        loop {
-            let call = self.runtime.instantiate(self.gateway.clone()).await?;
-            let page = match call.list_resources(&self.config, &kind.id, parent, token.as_deref()).await? {
-                Ok(page) => page,
-                Err(error) => {
-                    let what = match parent {
-                        Some(parent) => format!("listing {} of {} {}", kind.id, parent.resource_type, parent.id),
-                        None => format!("listing {}", kind.id),
-                    };
-                    return Err(self.fail(&what, &error));
-                }
-            };
-            let notices: Vec<(Notice, Option<(&str, &str)>)> = page
-                .notices
-                .iter()
-                .map(|notice| (notice.clone(), parent.map(|p| (p.resource_type.as_str(), p.id.as_str()))))
-                .collect();
-            if page.next_page_token.is_some() && page.next_page_token == token {
-                bail!(
-                    "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
-                    kind.id
-                )
-            }
-            let checkpoint =
-                PageProgress { listing: &listing, scope: &scope, next_page_token: page.next_page_token.as_deref() };
-            lock(writer)?.write_page(&page.items, &[], &[], &notices, &checkpoint)?;
-            progress.page(page.items.len());
-            match page.next_page_token {
-                Some(next) => token = Some(next),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    async fn list_access_of(
-        &self,
-        kind: &ResourceType,
-        writer: &Mutex<SnapshotWriter>,
-        progress: &mut SyncProgress,
-    ) -> anyhow::Result<()> {
-        if !carries_entitlements(kind) {
-            return Ok(());
-        }
-        let mut after = 0;
-        loop {
-            let batch = lock(writer)?.resources_after(&kind.id, after, BATCH)?;
-            let Some((last, _)) = batch.last() else { return Ok(()) };
-            after = *last;
-            let results: Vec<anyhow::Result<u64>> = futures::stream::iter(batch.into_iter().map(|(_, resource)| {
-                let resource = resource;
-                async move { self.list_access_of_resource(&resource, writer).await }
-            }))
-            .buffered(self.workers.max(1))
-            .collect()
-            .await;
-            for access in results {
-                progress.page(access? as usize);
-            }
-        }
-    }
-
-    /// Entitlements, then grants, of one resource, written page by page, each page with its
-    /// checkpoint. Returns how many objects were written.
-    async fn list_access_of_resource(
-        &self,
-        resource: &Resource,
-        writer: &Mutex<SnapshotWriter>,
-    ) -> anyhow::Result<u64> {
-        let mut written = 0;
-        let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
-        let scope = format!("{}:{}", resource.resource_type, resource.id);
-        for listing in [AccessListing::Entitlements, AccessListing::Grants] {
-            let checkpoint_name = listing.name();
-            let mut token = match lock(writer)?.progress(checkpoint_name, &scope)? {
-                ListingProgress::Done => continue,
-                ListingProgress::Next(token) => Some(token),
-                ListingProgress::NotStarted => None,
-            };
-            loop {
-                match self.list_access_page(listing, resource, token.as_deref()).await? {
-                    Ok(page) => {
-                        let next = next_token(token, page.next_page_token, resource, listing.name())?;
-                        let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
-                        let checkpoint =
-                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: next.as_deref() };
-                        lock(writer)?.write_page(&[], &page.entitlements, &page.grants, &notices, &checkpoint)?;
-                        written += (page.entitlements.len() + page.grants.len()) as u64;
-                        token = next;
-                    }
-                    Err(error) => {
-                        let notice = self.gap_or_fail(resource, listing.name(), &error)?;
-                        let checkpoint =
-                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: None };
-                        lock(writer)?.write_page(&[], &[], &[], &[(notice, about)], &checkpoint)?;
-                        token = None;
-                    }
-                }
-                if token.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(written)
-    }
-
-    /// One page of a resource's entitlements or grants, from a fresh sandbox.
-    async fn list_access_page(
-        &self,
-        listing: AccessListing,
-        resource: &Resource,
-        token: Option<&str>,
-    ) -> anyhow::Result<Result<AccessPage, ConnectorError>> {
-        let call = self.runtime.instantiate(self.gateway.clone()).await?;
-        Ok(match listing {
-            AccessListing::Entitlements => {
-                call.list_entitlements(&self.config, resource, token).await?.map(|page| AccessPage {
-                    entitlements: page.items,
-                    grants: Vec::new(),
-                    notices: page.notices,
-                    next_page_token: page.next_page_token,
-                })
-            }
-            AccessListing::Grants => call.list_grants(&self.config, resource, token).await?.map(|page| AccessPage {
-                entitlements: Vec::new(),
-                grants: page.items,
-                notices: page.notices,
-                next_page_token: page.next_page_token,
-            }),
-        })
-    }
-
     /// A refused or vanished listing of one resource's access becomes a visible gap; any other
     /// error ends the sync, because its results cannot be trusted.
     fn gap_or_fail(&self, resource: &Resource, listing: &str, error: &ConnectorError) -> anyhow::Result<Notice> {
@@ -306,6 +144,203 @@ impl SyncJob {
             }),
             other => Err(self.fail(&format!("listing {subject}"), other)),
         }
+    }
+}
+
+/// One run of a sync job: the snapshot being written, progress, and the sandbox calls in flight.
+struct SyncRun<'a> {
+    job: &'a SyncJob,
+    writer: &'a Mutex<SnapshotWriter>,
+    progress: &'a SyncProgress,
+    /// Sandbox calls at once, across every listing.
+    calls: Semaphore,
+    /// Syncable types, parents before the types listed under them.
+    types: &'a [ResourceType],
+}
+
+impl SyncRun<'_> {
+    /// Lists the resources of `kind`; then, at once, their entitlements and grants and the
+    /// types listed under `kind`.
+    fn sync_type<'s>(&'s self, kind: &'s ResourceType) -> BoxFuture<'s, anyhow::Result<()>> {
+        async move {
+            let phase = format!("{} resources", kind.id);
+            self.progress.start_phase(&phase);
+            self.list_resources_of(kind, &phase).await?;
+            self.progress.finish_phase(&phase);
+            let children = self.types.iter().filter(|child| child.listed_under.as_deref() == Some(kind.id.as_str()));
+            let mut work = vec![self.list_access_of(kind).boxed()];
+            work.extend(children.map(|child| self.sync_type(child)));
+            futures::future::try_join_all(work).await.map(|_| ())
+        }
+        .boxed()
+    }
+
+    /// A slot for one sandbox call.
+    async fn call_slot(&self) -> anyhow::Result<SemaphorePermit<'_>> {
+        self.calls.acquire().await.map_err(|_| anyhow!("the sync was stopped"))
+    }
+
+    /// The resources of a type in listing order, read from the snapshot a batch at a time.
+    fn resources<'s>(&'s self, resource_type: &'s str) -> impl Stream<Item = anyhow::Result<Resource>> + Send + 's {
+        futures::stream::try_unfold(0_i64, move |after| async move {
+            let batch = lock(self.writer)?.resources_after(resource_type, after, BATCH)?;
+            let Some((last, _)) = batch.last() else { return anyhow::Ok(None) };
+            let last = *last;
+            let resources: Vec<anyhow::Result<Resource>> =
+                batch.into_iter().map(|(_, resource)| Ok(resource)).collect();
+            Ok(Some((futures::stream::iter(resources), last)))
+        })
+        .try_flatten()
+    }
+
+    async fn list_resources_of(&self, kind: &ResourceType, phase: &str) -> anyhow::Result<()> {
+        let Some(parent_type) = &kind.listed_under else {
+            return self.list_resource_pages(kind, None, phase).await;
+        };
+        self.resources(parent_type)
+            .try_for_each_concurrent(self.job.workers.max(1), |parent| async move {
+                let parent = ResourceRef { resource_type: parent.resource_type, id: parent.id };
+                self.list_resource_pages(kind, Some(&parent), phase).await
+            })
+            .await
+    }
+
+    async fn list_resource_pages(
+        &self,
+        kind: &ResourceType,
+        parent: Option<&ResourceRef>,
+        phase: &str,
+    ) -> anyhow::Result<()> {
+        let job = self.job;
+        let listing = format!("resources:{}", kind.id);
+        let scope = parent.map(|p| format!("{}:{}", p.resource_type, p.id)).unwrap_or_default();
+        let mut token = match lock(self.writer)?.progress(&listing, &scope)? {
+            ListingProgress::Done => return Ok(()),
+            ListingProgress::Next(token) => Some(token),
+            ListingProgress::NotStarted => None,
+        };
+        loop {
+            let answer = {
+                let _slot = self.call_slot().await?;
+                let call = job.runtime.instantiate(job.gateway.clone()).await?;
+                call.list_resources(&job.config, &kind.id, parent, token.as_deref()).await?
+            };
+            let page = match answer {
+                Ok(page) => page,
+                Err(error) => {
+                    let what = match parent {
+                        Some(parent) => format!("listing {} of {} {}", kind.id, parent.resource_type, parent.id),
+                        None => format!("listing {}", kind.id),
+                    };
+                    return Err(job.fail(&what, &error));
+                }
+            };
+            let notices: Vec<(Notice, Option<(&str, &str)>)> = page
+                .notices
+                .iter()
+                .map(|notice| (notice.clone(), parent.map(|p| (p.resource_type.as_str(), p.id.as_str()))))
+                .collect();
+            if page.next_page_token.is_some() && page.next_page_token == token {
+                bail!(
+                    "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
+                    kind.id
+                )
+            }
+            let checkpoint =
+                PageProgress { listing: &listing, scope: &scope, next_page_token: page.next_page_token.as_deref() };
+            lock(self.writer)?.write_page(&page.items, &[], &[], &notices, &checkpoint)?;
+            self.progress.page(phase, page.items.len());
+            match page.next_page_token {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn list_access_of(&self, kind: &ResourceType) -> anyhow::Result<()> {
+        if !carries_entitlements(kind) {
+            return Ok(());
+        }
+        let phase = format!("{} entitlements and grants", kind.id);
+        self.progress.start_phase(&phase);
+        let phase_name = phase.as_str();
+        self.resources(&kind.id)
+            .try_for_each_concurrent(self.job.workers.max(1), |resource| async move {
+                let written = self.list_access_of_resource(&resource).await?;
+                self.progress.page(phase_name, written as usize);
+                Ok(())
+            })
+            .await?;
+        self.progress.finish_phase(&phase);
+        Ok(())
+    }
+
+    /// Entitlements, then grants, of one resource, written page by page, each page with its
+    /// checkpoint. Returns how many objects were written.
+    async fn list_access_of_resource(&self, resource: &Resource) -> anyhow::Result<u64> {
+        let mut written = 0;
+        let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
+        let scope = format!("{}:{}", resource.resource_type, resource.id);
+        for listing in [AccessListing::Entitlements, AccessListing::Grants] {
+            let checkpoint_name = listing.name();
+            let mut token = match lock(self.writer)?.progress(checkpoint_name, &scope)? {
+                ListingProgress::Done => continue,
+                ListingProgress::Next(token) => Some(token),
+                ListingProgress::NotStarted => None,
+            };
+            loop {
+                match self.list_access_page(listing, resource, token.as_deref()).await? {
+                    Ok(page) => {
+                        let next = next_token(token, page.next_page_token, resource, listing.name())?;
+                        let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
+                        let checkpoint =
+                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: next.as_deref() };
+                        lock(self.writer)?.write_page(&[], &page.entitlements, &page.grants, &notices, &checkpoint)?;
+                        written += (page.entitlements.len() + page.grants.len()) as u64;
+                        token = next;
+                    }
+                    Err(error) => {
+                        let notice = self.job.gap_or_fail(resource, listing.name(), &error)?;
+                        let checkpoint =
+                            PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: None };
+                        lock(self.writer)?.write_page(&[], &[], &[], &[(notice, about)], &checkpoint)?;
+                        token = None;
+                    }
+                }
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// One page of a resource's entitlements or grants, from a fresh sandbox.
+    async fn list_access_page(
+        &self,
+        listing: AccessListing,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> anyhow::Result<Result<AccessPage, ConnectorError>> {
+        let job = self.job;
+        let _slot = self.call_slot().await?;
+        let call = job.runtime.instantiate(job.gateway.clone()).await?;
+        Ok(match listing {
+            AccessListing::Entitlements => {
+                call.list_entitlements(&job.config, resource, token).await?.map(|page| AccessPage {
+                    entitlements: page.items,
+                    grants: Vec::new(),
+                    notices: page.notices,
+                    next_page_token: page.next_page_token,
+                })
+            }
+            AccessListing::Grants => call.list_grants(&job.config, resource, token).await?.map(|page| AccessPage {
+                entitlements: Vec::new(),
+                grants: page.items,
+                notices: page.notices,
+                next_page_token: page.next_page_token,
+            }),
+        })
     }
 }
 

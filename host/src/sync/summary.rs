@@ -56,6 +56,7 @@ impl SyncSummary {
             "resource_units": self.resource_units,
             "duplicates": self.duplicates,
             "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "peak_rss_bytes": peak_rss_bytes(),
             "sandbox": {
                 "calls": self.sandbox.calls,
                 "instantiate_seconds": self.sandbox.instantiate.as_secs_f64(),
@@ -64,6 +65,14 @@ impl SyncSummary {
             },
         })
     }
+}
+
+/// The process's peak resident set so far (`VmHWM`), where Linux reports it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl fmt::Display for SyncSummary {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::arm::index::RbacIndex;
 use crate::model::{Group, ServicePrincipal, StubKind, Tenant, User};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,11 +67,13 @@ pub struct Directory {
     pub tenant: Tenant,
     by_id: HashMap<String, ObjectLocation>,
     users_by_upn: HashMap<String, usize>,
+    pub rbac: RbacIndex,
 }
 
 impl Directory {
     pub fn new(tenant: Tenant) -> Self {
-        let mut directory = Directory { tenant, by_id: HashMap::new(), users_by_upn: HashMap::new() };
+        let mut directory =
+            Directory { tenant, by_id: HashMap::new(), users_by_upn: HashMap::new(), rbac: RbacIndex::default() };
         directory.reindex();
         directory
     }
@@ -107,6 +110,13 @@ impl Directory {
             .enumerate()
             .map(|(index, user)| (user.user_principal_name.to_ascii_lowercase(), index))
             .collect();
+        self.reindex_rbac();
+    }
+
+    /// Rebuilds the Azure RBAC index; needed after any change to subscriptions, resource
+    /// groups or role assignments.
+    pub fn reindex_rbac(&mut self) {
+        self.rbac = RbacIndex::of(&self.tenant);
     }
 
     pub fn kind_of(&self, id: &str) -> Option<ObjectKind> {

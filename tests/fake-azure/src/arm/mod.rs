@@ -2,6 +2,7 @@
 //! Azure RBAC (role definitions and assignments with inheritance), with ARM's conventions.
 
 mod error;
+pub(crate) mod index;
 mod resources;
 mod role_assignments;
 mod scope;
@@ -188,6 +189,16 @@ fn no_route(request: &ApiRequest) -> ArmError {
 
 /// One page of an ARM list: `{"value": [...], "nextLink": "<absolute url with $skiptoken>"}`.
 pub fn page_of(shared: &Shared, request: &ApiRequest, items: Vec<Value>) -> Result<ArmReply, ArmError> {
+    page_with(shared, request, items.len(), |range| items[range].to_vec())
+}
+
+/// One page of a list of `total` items, rendering only the items of that page.
+pub fn page_with(
+    shared: &Shared,
+    request: &ApiRequest,
+    total: usize,
+    render: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+) -> Result<ArmReply, ArmError> {
     let collection_key = request.path();
     let cursor = match request.query.get("$skiptoken") {
         None => PageCursor::FIRST,
@@ -195,8 +206,8 @@ pub fn page_of(shared: &Shared, request: &ApiRequest, items: Vec<Value>) -> Resu
             ArmError::bad_request("InvalidSkipToken", format!("The skip token '{token}' is not valid."))
         })?,
     };
-    let page = plan_page(items.len(), shared.arm_page_size(), cursor, false);
-    let mut body = json!({ "value": items[page.items].to_vec() });
+    let page = plan_page(total, shared.arm_page_size(), cursor, false);
+    let mut body = json!({ "value": render(page.items) });
     if let Some(next) = page.next {
         let token = shared.page_tokens.encode(&collection_key, next);
         body["nextLink"] = Value::from(format!(
@@ -212,16 +223,13 @@ pub fn page_of(shared: &Shared, request: &ApiRequest, items: Vec<Value>) -> Resu
 /// Checks that the subscription (and resource group) of a scope exist.
 pub fn check_scope_exists(shared: &Shared, scope: &Scope) -> Result<(), ArmError> {
     let directory = lock(&shared.directory);
-    let tenant = &directory.tenant;
     if let Some(subscription) = scope.subscription()
-        && !tenant.subscriptions.iter().any(|existing| existing.subscription_id.eq_ignore_ascii_case(subscription))
+        && !directory.rbac.subscription_exists(subscription)
     {
         return Err(ArmError::subscription_not_found(subscription));
     }
     if let Scope::ResourceGroup { subscription, name } = scope
-        && !tenant.resource_groups.iter().any(|group| {
-            group.subscription_id.eq_ignore_ascii_case(subscription) && group.name.eq_ignore_ascii_case(name)
-        })
+        && !directory.rbac.resource_group_exists(subscription, name)
     {
         return Err(ArmError::resource_group_not_found(name));
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::error::{ArmError, check_api_version};
 use super::resources::{AUTHORIZATION_API_VERSIONS, assignable_at, role_definition_id};
 use super::scope::Scope;
-use super::{ArmReply, check_scope_exists, page_of};
+use super::{ArmReply, check_scope_exists, page_with};
 use crate::directory::ObjectKind;
 use crate::model::ArmRoleAssignment;
 use crate::request::ApiRequest;
@@ -71,23 +71,29 @@ pub fn list(shared: &Shared, request: &ApiRequest, scope: &Scope) -> Result<ArmR
     check_api_version(request, AUTHORIZATION_API_VERSIONS)?;
     check_scope_exists(shared, scope)?;
     let filter = AssignmentFilter::parse(request)?;
-    let items = lock(&shared.directory)
-        .tenant
-        .arm_role_assignments
-        .iter()
-        .filter_map(|assignment| Scope::parse(&assignment.scope).map(|assignment_scope| (assignment, assignment_scope)))
+    let directory = lock(&shared.directory);
+    let assignments = &directory.tenant.arm_role_assignments;
+    let listed: Vec<(&ArmRoleAssignment, &Scope)> = directory
+        .rbac
+        .candidates(scope)
+        .into_iter()
         .filter(|(_, assignment_scope)| {
             assignment_scope.contains(scope) || (!filter.at_scope_only && scope.contains(assignment_scope))
         })
+        .map(|(position, assignment_scope)| (&assignments[position], assignment_scope))
         .filter(|(assignment, _)| {
             filter
                 .principal_id
                 .as_deref()
                 .is_none_or(|principal| assignment.principal_id.eq_ignore_ascii_case(principal))
         })
-        .map(|(assignment, assignment_scope)| assignment_json(assignment, &assignment_scope, scope))
         .collect();
-    page_of(shared, request, items)
+    page_with(shared, request, listed.len(), |page| {
+        listed[page]
+            .iter()
+            .map(|(assignment, assignment_scope)| assignment_json(assignment, assignment_scope, scope))
+            .collect()
+    })
 }
 
 fn at_scope<'a>(
@@ -199,6 +205,7 @@ pub fn create(shared: &Shared, request: &ApiRequest, scope: &Scope, name: &str) 
     };
     let reply = assignment_json(&assignment, scope, scope);
     assignments.push(assignment);
+    directory.reindex_rbac();
     Ok(ArmReply::Json(StatusCode::CREATED, reply))
 }
 
@@ -212,5 +219,6 @@ pub fn delete(shared: &Shared, request: &ApiRequest, scope: &Scope, name: &str) 
         return Ok(ArmReply::NoContent);
     };
     let removed = assignments.remove(index);
+    directory.reindex_rbac();
     Ok(ArmReply::Json(StatusCode::OK, assignment_json(&removed, scope, scope)))
 }

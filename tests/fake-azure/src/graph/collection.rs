@@ -11,6 +11,69 @@ use crate::paging::{PageCursor, plan_page};
 /// Graph's default page size for directory collections.
 const DEFAULT_TOP: usize = 100;
 const MAX_TOP: usize = 999;
+/// An expanded collection (a group's owners, say) holds at most this many objects, silently: a
+/// client must page the relationship itself when it may hold more.
+const EXPANDED_COLLECTION_LIMIT: usize = 20;
+/// Pages hold at most this many objects when a collection of each is expanded.
+const MAX_TOP_WITH_EXPANDED_COLLECTION: usize = 100;
+/// Navigation properties that are collections (the others, like `principal`, are single objects).
+const COLLECTION_NAVIGATIONS: &[&str] = &["owners", "members", "memberOf", "transitiveMembers", "appRoleAssignedTo"];
+
+/// `$expand=name`, or `$expand=name($select=a,b)`.
+struct Expansion {
+    name: &'static str,
+    select: Option<Vec<String>>,
+}
+
+impl Expansion {
+    fn parse(text: &str, spec: &CollectionSpec) -> Result<Expansion, GraphError> {
+        let text = text.trim();
+        let (name, options) = match text.split_once('(') {
+            Some((name, rest)) => (name.trim(), Some(rest.strip_suffix(')').unwrap_or(rest))),
+            None => (text, None),
+        };
+        let name = canonical_name(spec.expandable, name).ok_or_else(|| {
+            GraphError::bad_request(format!(
+                "Parsing OData Select and Expand failed: Could not find a property named '{name}' on type '{}'.",
+                spec.type_name
+            ))
+        })?;
+        let select = match options.map(str::trim).filter(|options| !options.is_empty()) {
+            None => None,
+            Some(options) => {
+                let names = options
+                    .strip_prefix("$select=")
+                    .ok_or_else(|| GraphError::bad_request(format!("Unsupported option in $expand: '{options}'.")))?;
+                Some(names.split(',').map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()).collect())
+            }
+        };
+        Ok(Expansion { name, select })
+    }
+
+    fn is_collection(&self) -> bool {
+        COLLECTION_NAVIGATIONS.iter().any(|name| name.eq_ignore_ascii_case(self.name))
+    }
+
+    /// The expanded value as Graph returns it: collections cut to their limit, objects narrowed
+    /// to the nested `$select` (their `@odata.type` stays).
+    fn shape(&self, value: Value) -> Value {
+        let narrow = |value: Value| match (value, &self.select) {
+            (Value::Object(object), Some(select)) => Value::Object(
+                object
+                    .into_iter()
+                    .filter(|(key, _)| key == "@odata.type" || select.iter().any(|name| name.eq_ignore_ascii_case(key)))
+                    .collect(),
+            ),
+            (other, _) => other,
+        };
+        match value {
+            Value::Array(items) => {
+                Value::Array(items.into_iter().take(EXPANDED_COLLECTION_LIMIT).map(narrow).collect())
+            }
+            other => narrow(other),
+        }
+    }
+}
 
 /// What one collection allows; the caller supplies the items.
 pub struct CollectionSpec {
@@ -126,7 +189,11 @@ pub fn list(
     count_only: bool,
 ) -> Result<GraphReply, GraphError> {
     let query = &call.request.query;
-    let top = page_size(call)?;
+    let expansion = query.get("$expand").map(|text| Expansion::parse(text, spec)).transpose()?;
+    let mut top = page_size(call)?;
+    if expansion.as_ref().is_some_and(Expansion::is_collection) {
+        top = top.min(MAX_TOP_WITH_EXPANDED_COLLECTION);
+    }
     let select = selection(call, spec)?;
     let count = count_requested(call)?;
     let filter = query
@@ -150,13 +217,7 @@ pub fn list(
     if let Some(order) = &order {
         check_properties(std::iter::once(order.property.as_str()), spec)?;
     }
-    let expand = query.get("$expand").map(str::trim);
-    if let Some(expand) = expand.filter(|expand| canonical_name(spec.expandable, expand).is_none()) {
-        return Err(GraphError::bad_request(format!(
-            "Parsing OData Select and Expand failed: Could not find a property named '{expand}' on type '{}'.",
-            spec.type_name
-        )));
-    }
+    let expand = expansion.as_ref().map(|expansion| expansion.name);
 
     // Advanced queries need ConsistencyLevel: eventual on every request (nextLinks included),
     // and the ones with `ne`/`not`/`endsWith` or `$orderby` with `$filter` also need `$count=true`.
@@ -192,8 +253,10 @@ pub fn list(
         .iter()
         .map(|item| {
             let mut object = to_json(*item, select.as_deref(), spec.polymorphic);
-            if let Some(expanded) = expand.and_then(|name| item.property(name)) {
-                object.insert(expand.unwrap_or_default().to_owned(), expanded);
+            if let Some(expansion) = &expansion
+                && let Some(expanded) = item.property(expansion.name)
+            {
+                object.insert(expansion.name.to_owned(), expansion.shape(expanded));
             }
             Value::Object(object)
         })

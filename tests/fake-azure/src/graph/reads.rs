@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::collection::{CollectionSpec, entity, list, selection};
 use super::entities::{
     APP_ROLE_ASSIGNMENT_PROPERTIES, AppRoleAssignmentView, GROUP_PROPERTIES, GraphEntity, SERVICE_PRINCIPAL_PROPERTIES,
-    USER_PROPERTIES,
+    USER_PROPERTIES, to_json,
 };
 use super::error::GraphError;
 use super::{GraphCall, GraphReply};
@@ -109,8 +109,39 @@ pub fn mailbox_settings(call: &GraphCall, id: &str, purpose_only: bool) -> Resul
 
 pub fn groups(call: &GraphCall, count_only: bool) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
-    let items = directory.tenant.groups.iter().map(|group| group as &dyn GraphEntity).collect();
-    list(call, &group_spec(), items, count_only)
+    let views: Vec<GroupWithLinks> =
+        directory.tenant.groups.iter().map(|group| GroupWithLinks { group, directory: &directory }).collect();
+    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
+    list(call, &group_spec().expandable(&["owners", "members"]), items, count_only)
+}
+
+/// A group whose `owners` and `members` can be expanded (`$expand=owners`), resolved only for
+/// the groups of the page served.
+struct GroupWithLinks<'a> {
+    group: &'a crate::model::Group,
+    directory: &'a Directory,
+}
+
+impl GraphEntity for GroupWithLinks<'_> {
+    fn odata_type(&self) -> &'static str {
+        self.group.odata_type()
+    }
+    fn property_names(&self) -> &'static [&'static str] {
+        self.group.property_names()
+    }
+    fn default_property_names(&self) -> &'static [&'static str] {
+        self.group.default_property_names()
+    }
+    fn property(&self, name: &str) -> Option<Value> {
+        let links = match name {
+            "owners" => &self.group.owners,
+            "members" => &self.group.members,
+            other => return self.group.property(other),
+        };
+        let objects =
+            resolve(self.directory, links).into_iter().map(|object| Value::Object(to_json(object, None, true)));
+        Some(Value::Array(objects.collect()))
+    }
 }
 
 pub fn group(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use connector_host::cli::{Cli, Command, LogFormat};
-use connector_host::provision::{Action, Change, apply};
+use connector_host::provision::{Action, Change, apply_from_cli};
 use connector_host::sandbox::ResourceRef;
 use connector_host::tenant::TenantSettings;
 use connector_host::{demo, export, run};
@@ -84,7 +84,7 @@ async fn provision(
     change: &Change,
 ) -> anyhow::Result<()> {
     let settings = TenantSettings::from_args(azure)?;
-    let report = apply(&settings, run, audit_file, change).await?;
+    let report = apply_from_cli(&settings, run, audit_file, change).await?;
     println!("{}", serde_json::to_string(&report)?);
     match report.error {
         Some(error) => anyhow::bail!("{} of {} failed: {error}", report.action, report.entitlement_id),

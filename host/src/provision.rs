@@ -17,8 +17,11 @@ use crate::cli::RunArgs;
 use crate::component::load_runtime;
 use crate::connector_error::describe;
 use crate::outbound::OutboundStats;
+use crate::outbound::gateway::TenantGateway;
 use crate::outbound::transport::{HttpTransport, TransportLimits};
-use crate::sandbox::{ConnectorError, ProvisionOutcome, ResourceRef, SandboxLimits};
+use crate::sandbox::{
+    ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, ProvisionOutcome, ResourceRef, SandboxLimits,
+};
 use crate::store::{AuditRecord, append_audit};
 use crate::tenant::{TenantSettings, offline_gateway, token_scopes};
 
@@ -93,32 +96,59 @@ fn outcome_name(outcome: ProvisionOutcome) -> &'static str {
     }
 }
 
-/// Makes the change and records it in the audit trail of `audit_file`. Returns the report and
-/// whether it succeeded.
-pub async fn apply(
+/// Everything a change runs with: the loaded connector, the tenant's gateway (provisioning
+/// on) and the connector's configuration.
+pub struct ProvisioningContext<'a> {
+    pub runtime: &'a ConnectorRuntime,
+    pub gateway: Arc<TenantGateway>,
+    pub metadata: &'a ConnectorMetadata,
+    pub config: &'a [ConfigValue],
+}
+
+/// `grant`/`revoke` on the command line: loads the connector and builds the tenant's gateway,
+/// then [`apply`].
+pub async fn apply_from_cli(
     settings: &TenantSettings,
     run: &RunArgs,
     audit_file: &Path,
     change: &Change,
 ) -> anyhow::Result<ChangeReport> {
-    if !settings.provisioning {
-        bail!(
-            "provisioning is off: nothing was changed. Enable it with --provisioning (BATON_PROVISIONING=true) once grants and revokes are approved for this tenant"
-        );
-    }
+    refuse_unless_enabled(settings)?;
     let runtime = load_runtime(run.component.as_deref(), SandboxLimits::default())?;
     let transport = HttpTransport::from_environment(TransportLimits::default())?;
     let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
     let config = settings.connector_config();
     let gateway = Arc::new(settings.gateway(&metadata, &config, transport, Arc::new(OutboundStats::default()))?);
-    gateway.preflight(&token_scopes(&metadata, &config)).await.map_err(|err| anyhow!("{err}"))?;
+    let context = ProvisioningContext { runtime: &runtime, gateway, metadata: &metadata, config: &config };
+    apply(settings, &context, audit_file, change).await
+}
+
+fn refuse_unless_enabled(settings: &TenantSettings) -> anyhow::Result<()> {
+    if !settings.provisioning {
+        bail!(
+            "provisioning is off: nothing was changed. Enable it with --provisioning (BATON_PROVISIONING=true) once grants and revokes are approved for this tenant"
+        );
+    }
+    Ok(())
+}
+
+/// Makes the change and records it in the audit trail of `audit_file`.
+pub async fn apply(
+    settings: &TenantSettings,
+    context: &ProvisioningContext<'_>,
+    audit_file: &Path,
+    change: &Change,
+) -> anyhow::Result<ChangeReport> {
+    refuse_unless_enabled(settings)?;
+    let ProvisioningContext { runtime, gateway, metadata, config } = context;
+    gateway.preflight(&token_scopes(metadata, config)).await.map_err(|err| anyhow!("{err}"))?;
 
     let mut retried = false;
     let result = loop {
         let call = runtime.instantiate(gateway.clone()).await?;
         let answer = match change.action {
-            Action::Grant => call.grant(&config, &change.entitlement_id, &change.principal).await?,
-            Action::Revoke => call.revoke(&config, &change.entitlement_id, &change.principal).await?,
+            Action::Grant => call.grant(config, &change.entitlement_id, &change.principal).await?,
+            Action::Revoke => call.revoke(config, &change.entitlement_id, &change.principal).await?,
         };
         match answer {
             Err(ConnectorError::Transport(reason)) if !retried => {

@@ -128,7 +128,19 @@ impl ServeProcess {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_else(|| panic!("serve never listened; its log:\n{}", log.lock().unwrap()));
-        ServeProcess { child, ops_url: format!("http://{address}"), data_dir, log, _dir: dir }
+        let serve = ServeProcess { child, ops_url: format!("http://{address}"), data_dir, log, _dir: dir };
+        serve.wait_until_ready().await;
+        serve
+    }
+
+    /// Waits for `/readyz` (the connector compiled or loaded from the cache), as Kubernetes does
+    /// before sending traffic. The bound only keeps a broken build from hanging the suite.
+    async fn wait_until_ready(&self) {
+        let bound = tokio::time::Instant::now() + Duration::from_secs(120);
+        while self.call("GET", "/readyz", None, None).await.0 != 200 {
+            assert!(tokio::time::Instant::now() < bound, "serve never became ready; its log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn log(&self) -> String {

@@ -164,6 +164,12 @@ async fn provision(service: Arc<Service>, id: String, action: Action, request: C
     if service.is_shutting_down() {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is shutting down: no new changes start");
     }
+    if !service.is_ready() {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the connector is still loading: retry when /readyz answers 200",
+        );
+    }
     let change = Change {
         action,
         entitlement_id: request.entitlement,

@@ -17,7 +17,7 @@ use crate::cli::RunArgs;
 use crate::component::AZURE_CONNECTOR;
 use crate::outbound::OutboundStats;
 use crate::outbound::transport::HttpTransport;
-use crate::provision::{Change, ChangeReport, apply};
+use crate::provision::{Change, ChangeReport, ProvisioningContext, apply};
 use crate::sandbox::{ConfigValue, ConnectorMetadata, ConnectorRuntime, RuntimeOptions, read_component_file};
 use crate::sync::{SyncJob, SyncSummary};
 use crate::tenant::{TenantSettings, offline_gateway};
@@ -212,17 +212,28 @@ impl Service {
     /// trail by the provisioning module.
     pub async fn provision(&self, slot: &TenantSlot, change: &Change) -> anyhow::Result<ChangeReport> {
         let config = &slot.config;
+        let connector = self.connector_for(config)?;
         let settings = Self::settings_of(config)?;
-        let run = RunArgs {
-            component: config.component.clone().or_else(|| self.run.component.clone()),
-            strict: self.run.strict,
-            workers: self.run.workers,
-        };
+        let connector_config = Self::connector_config(&settings, config);
+        let gateway = settings
+            .gateway(
+                &connector.metadata,
+                &connector_config,
+                self.transport.clone(),
+                Arc::new(OutboundStats::default()),
+            )?
+            .with_caps(config.caps);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
             std::fs::create_dir_all(directory)
                 .with_context(|| format!("cannot create the tenant's data directory {}", directory.display()))?;
         }
-        apply(&settings, &run, &output, change).await
+        let context = ProvisioningContext {
+            runtime: &connector.runtime,
+            gateway: Arc::new(gateway),
+            metadata: &connector.metadata,
+            config: &connector_config,
+        };
+        apply(&settings, &context, &output, change).await
     }
 }

@@ -8,7 +8,7 @@
 //! far above it the sync finished. Figures are printed, never asserted.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release -p sync-bench -- [s] [l] [l-throttled] [--workers N]
+//! cargo build --release && cargo run --release -p sync-bench -- [s] [l] [l-throttled] [l-throttled-3500] [--runs N] [--workers N]
 //! ```
 
 mod child;
@@ -59,10 +59,12 @@ fn scenario(name: &str) -> anyhow::Result<Scenario> {
         "l-throttled" => {
             Scenario { name: "L, 8,000 RU per 10 s", shape: shape_l(), budget: Some((8_000, Duration::from_secs(10))) }
         }
-        "s-throttled" => {
-            Scenario { name: "S, 3,500 RU per 10 s", shape: shape_s(), budget: Some((3_500, Duration::from_secs(10))) }
-        }
-        other => bail!("unknown scenario {other:?}: use s, l, l-throttled or s-throttled"),
+        "l-throttled-3500" => Scenario {
+            name: "L, 3,500 RU per 10 s (Graph's smallest budget)",
+            shape: shape_l(),
+            budget: Some((3_500, Duration::from_secs(10))),
+        },
+        other => bail!("unknown scenario {other:?}: use s, l, l-throttled or l-throttled-3500"),
     })
 }
 
@@ -101,7 +103,7 @@ fn options() -> anyhow::Result<Options> {
             "--" => options.extra_args.extend(args.by_ref()),
             "-h" | "--help" => {
                 println!(
-                    "usage: sync-bench [s] [l] [l-throttled] [s-throttled] [--runs N] [--workers N] [--host PATH] [--show-log] [--serve] [-- SYNC-ARGS...]"
+                    "usage: sync-bench [s] [l] [l-throttled] [l-throttled-3500] [--runs N] [--workers N] [--host PATH] [--show-log] [--serve] [-- SYNC-ARGS...]"
                 );
                 std::process::exit(0);
             }

@@ -8,9 +8,11 @@
 //! for users are granted to users and groups.
 //!
 //! The listed resource carries its app roles in `profile-json.app_roles`, so `list-entitlements`
-//! makes no request. Assignments are paged from `appRoleAssignedTo`, never read through
-//! `$expand` (which truncates). An assignment of a role the application no longer defines (or
-//! has disabled) has no entitlement to belong to: it is reported as a gap, never dropped.
+//! makes no request, and its owners when the listing's `$expand` holds them all (see
+//! `principals::complete_owners`), so they need no request either. Assignments are paged from
+//! `appRoleAssignedTo`, never read through `$expand` (which truncates). An assignment of a role
+//! the application no longer defines (or has disabled) has no entitlement to belong to: it is
+//! reported as a gap, never dropped.
 
 use std::collections::HashSet;
 
@@ -27,7 +29,9 @@ use crate::http::{ApiRequest, Verb, call_label};
 use crate::ids::{DEFAULT_ACCESS_APP_ROLE, EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::notices::{gap, gap_if_forbidden};
 use crate::paging::{PageToken, Phase, following};
-use crate::principals::{GrantSink, PrincipalResolver, holders_page};
+use crate::principals::{
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, holders_page, listed_owners,
+};
 use crate::provisioning::{add_reference, creation_outcome, outcome, remove_reference};
 
 const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
@@ -48,6 +52,8 @@ struct ServicePrincipal {
     app_owner_organization_id: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// With `$expand=owners`: the first owners (Graph cuts them at 20).
+    owners: Option<Vec<DirectoryObject>>,
 }
 
 #[derive(Deserialize)]
@@ -106,7 +112,7 @@ struct Organization {
     id: String,
 }
 
-/// `GET /v1.0/servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=...&$top=N`.
+/// `GET /v1.0/servicePrincipals?$filter=servicePrincipalType eq 'Application'&$select=...&$expand=owners(...)&$top=N`.
 /// The first page also reads `GET /v1.0/organization?$select=id` for the tenant id behind
 /// `owned_by_this_tenant`; the page token carries it to the following pages.
 pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
@@ -120,12 +126,20 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     let url = token.next_link.unwrap_or_else(|| {
         graph.url(
             "/servicePrincipals",
-            &[("$filter", "servicePrincipalType eq 'Application'"), ("$select", SELECT), ("$top", graph.page_size())],
+            &[
+                ("$filter", "servicePrincipalType eq 'Application'"),
+                ("$select", SELECT),
+                ("$expand", EXPAND_OWNERS),
+                ("$top", graph.page_size()),
+            ],
         )
     });
     let page = graph.collection::<ServicePrincipal>(url, false, READ_APPLICATIONS)?;
-    let items =
-        page.value.into_iter().map(|application| application_resource(application, tenant_id.as_deref())).collect();
+    let items = page
+        .value
+        .into_iter()
+        .map(|application| application_resource(application, tenant_id.as_deref(), config.page_size))
+        .collect();
     let next_page_token = page
         .next_link
         .map(|next_link| PageToken { phase: Phase::Resources, next_link: Some(next_link), tenant_id }.encode());
@@ -149,7 +163,7 @@ fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<Stri
     }
 }
 
-fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>) -> Resource {
+fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>, page_size: u16) -> Resource {
     let assignable_roles: Vec<_> = application
         .app_roles
         .iter()
@@ -167,7 +181,7 @@ fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>) 
     let owned_by_this_tenant = tenant_id.map(|tenant| {
         application.app_owner_organization_id.as_deref().is_some_and(|owner| owner.eq_ignore_ascii_case(tenant))
     });
-    let profile = json!({
+    let mut profile = json!({
         "app_id": application.app_id,
         "enabled": application.account_enabled,
         "owned_by_this_tenant": owned_by_this_tenant,
@@ -175,6 +189,9 @@ fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>) 
         "tags": application.tags,
         "app_roles": assignable_roles,
     });
+    if let Some(owners) = complete_owners(application.owners, page_size) {
+        profile["owners"] = json!(owners);
+    }
     Resource {
         resource_type: ResourceType::EnterpriseApplication.as_str().to_owned(),
         display_name: application.display_name.unwrap_or_else(|| application.id.clone()),
@@ -238,7 +255,8 @@ pub fn entitlements(application: &Resource) -> Result<EntitlementPage, Connector
 
 /// App role assignments (`GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo?$top=N`), then
 /// owners (`GET /v1.0/servicePrincipals/{id}/owners?$select=id,servicePrincipalType&$top=N`),
-/// each through all its nextLinks.
+/// each through all its nextLinks. Owners the profile carries come with the last page of
+/// assignments instead.
 pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>) -> Result<GrantPage, ConnectorError> {
     require_guid(ResourceType::EnterpriseApplication, &application.id)?;
     let graph = Graph::new(config);
@@ -302,6 +320,16 @@ pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>)
             }
         }
     };
+    if token.phase == Phase::AppRoleAssignments
+        && next_link.is_none()
+        && let Some(owners) = listed_owners(application)
+    {
+        let owners_id = EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
+        for owner in &owners {
+            sink.add(&owners_id, resolver.directory_object(owner)?);
+        }
+        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
+    }
     Ok(GrantPage {
         items: sink.items,
         next_page_token: following(GRANT_PHASES, token.phase, next_link),

@@ -4,10 +4,9 @@
 //! Members are read from v1.0: current v1.0 lists service principals as group members (the
 //! Go peer's reason for /beta no longer holds), so /beta is not needed.
 //!
-//! Owners come with the groups listing (`$expand=owners`): one request per 100 groups instead
-//! of one per group. Graph cuts an expanded relationship at 20 objects without saying so, so a
-//! group listed with fewer owners than that (and than the configured page size) carries them
-//! in its profile, complete; any other group's owners are paged like its members.
+//! Owners come with the groups listing (`$expand=owners`, see `principals::complete_owners`):
+//! a group listed with all its owners carries them in its profile; any other group's owners
+//! are paged like its members.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -20,7 +19,9 @@ use crate::contract::{
 use crate::graph::{Graph, segment};
 use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::paging::{PageToken, Phase, following};
-use crate::principals::{DirectoryObject, GrantSink, PrincipalResolver, holders_page};
+use crate::principals::{
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, holders_page, listed_owners,
+};
 use crate::provisioning::{add_reference, remove_reference};
 
 const SELECT: &str =
@@ -30,10 +31,6 @@ const READ_MEMBERS: &str = "GroupMember.Read.All";
 const WRITE_MEMBERS: &str = "GroupMember.ReadWrite.All";
 const WRITE_OWNERS: &str = "Group.ReadWrite.All";
 const GRANT_PHASES: &[Phase] = &[Phase::Members, Phase::Owners];
-/// Graph returns at most this many objects of an expanded relationship, and does not say when
-/// it left some out.
-const EXPANDED_LIMIT: usize = 20;
-const EXPAND_OWNERS: &str = "owners($select=id,servicePrincipalType)";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,14 +45,7 @@ struct GraphGroup {
     security_enabled: Option<bool>,
     on_premises_sync_enabled: Option<bool>,
     is_assignable_to_role: Option<bool>,
-    /// With `$expand=owners`: the first owners (at most `EXPANDED_LIMIT`).
-    owners: Option<Vec<DirectoryObject>>,
-}
-
-/// What `grants` reads back from a group's profile.
-#[derive(Deserialize)]
-struct GroupProfile {
-    /// Every owner, when the listing could tell it had them all.
+    /// With `$expand=owners`: the first owners (Graph cuts them at 20).
     owners: Option<Vec<DirectoryObject>>,
 }
 
@@ -77,10 +67,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
         graph.url("/groups", &query)
     });
     let page = graph.collection::<GraphGroup>(url, config.skip_ad_groups, READ_GROUPS)?;
-    // A page size below Graph's limit is honoured for owners too: they are then carried only
-    // when fewer than a page.
-    let complete_below = EXPANDED_LIMIT.min(usize::from(config.page_size));
-    let items = page.value.into_iter().map(|group| group_resource(group, complete_below)).collect();
+    let items = page.value.into_iter().map(|group| group_resource(group, config.page_size)).collect();
     Ok(ResourcePage {
         items,
         next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
@@ -88,7 +75,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     })
 }
 
-fn group_resource(group: GraphGroup, complete_below: usize) -> Resource {
+fn group_resource(group: GraphGroup, page_size: u16) -> Resource {
     let has_type = |name: &str| group.group_types.iter().any(|kind| kind.eq_ignore_ascii_case(name));
     let mail_enabled = group.mail_enabled.unwrap_or(false);
     let security_enabled = group.security_enabled.unwrap_or(false);
@@ -109,10 +96,7 @@ fn group_resource(group: GraphGroup, complete_below: usize) -> Resource {
         "on_premises_synced": group.on_premises_sync_enabled.unwrap_or(false),
         "role_assignable": group.is_assignable_to_role.unwrap_or(false),
     });
-    if let Some(owners) = group
-        .owners
-        .filter(|owners| owners.len() < complete_below && owners.iter().all(|owner| owner.odata_type.is_some()))
-    {
+    if let Some(owners) = complete_owners(group.owners, page_size) {
         profile["owners"] = json!(owners);
     }
     Resource {
@@ -181,12 +165,6 @@ pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Re
         next_page_token: following(GRANT_PHASES, token.phase, next_link),
         notices: sink.notices,
     })
-}
-
-/// The owners the groups listing found complete, if it did (an unreadable profile counts as
-/// not: the owners are then paged).
-fn listed_owners(group: &Resource) -> Option<Vec<DirectoryObject>> {
-    serde_json::from_str::<GroupProfile>(&group.profile_json).ok()?.owners
 }
 
 /// `POST /v1.0/groups/{id}/{members|owners}/$ref`.

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{ConnectorError, Grant, Notice, ResourceRef};
+use crate::contract::{ConnectorError, Grant, Notice, Resource, ResourceRef};
 use crate::graph::{Graph, segment};
 use crate::ids::{PrincipalType, grant_id};
 use crate::notices::unsupported_principal;
@@ -122,6 +122,32 @@ impl<'g> PrincipalResolver<'g> {
         self.looked_up.insert(id.to_owned(), found.clone());
         Ok(found)
     }
+}
+
+/// `$expand` of the owners of listed groups and applications: one request per 100 of them
+/// instead of one each. Graph cuts an expanded relationship at 20 objects without saying so.
+pub const EXPAND_OWNERS: &str = "owners($select=id,servicePrincipalType)";
+const EXPANDED_LIMIT: usize = 20;
+
+/// The expanded owners of a listed object when they are certainly all of them: fewer than
+/// Graph's expansion limit and than the configured page size (a small page size is honoured
+/// for owners too), each typed. Otherwise `None`, and the owners are paged.
+pub fn complete_owners(owners: Option<Vec<DirectoryObject>>, page_size: u16) -> Option<Vec<DirectoryObject>> {
+    owners.filter(|owners| {
+        owners.len() < EXPANDED_LIMIT.min(usize::from(page_size))
+            && owners.iter().all(|owner| owner.odata_type.is_some())
+    })
+}
+
+#[derive(Deserialize)]
+struct OwnersProfile {
+    owners: Option<Vec<DirectoryObject>>,
+}
+
+/// The owners a resource's profile carries (`owners`), complete, if it carries them; an
+/// unreadable profile counts as carrying none.
+pub fn listed_owners(resource: &Resource) -> Option<Vec<DirectoryObject>> {
+    serde_json::from_str::<OwnersProfile>(&resource.profile_json).ok()?.owners
 }
 
 /// Collects the grants (and notices) of one page.

@@ -160,7 +160,8 @@ impl Budget {
             }
             self.blocked_until = None;
         }
-        let Some(rate) = self.rate else { return None };
+        // Until Azure has throttled, nothing waits.
+        let rate = self.rate?;
         self.refill(now, rate);
         if self.level >= self.cost {
             self.level -= self.cost;

@@ -182,10 +182,37 @@ fn check_properties<'p>(
 }
 
 /// Serves one page of `items` (or their `$count` when `count_only`).
+/// A collection's items, made on demand: all of them when a request filters, searches, sorts
+/// or counts, otherwise only those of the page served, so paging through a 100,000-user
+/// collection costs a page per request, not the whole collection.
+pub struct LazyItems<'a> {
+    pub len: usize,
+    pub item: Box<dyn Fn(usize) -> Box<dyn GraphEntity + 'a> + 'a>,
+}
+
+impl<'a> LazyItems<'a> {
+    /// Views of `items` made by `view`.
+    pub fn of<T, V: GraphEntity + 'a>(items: &'a [T], view: impl Fn(&'a T) -> V + 'a) -> Self {
+        LazyItems { len: items.len(), item: Box::new(move |index| Box::new(view(&items[index]))) }
+    }
+}
+
+/// Serves one page of `items` (or their `$count` when `count_only`).
 pub fn list(
     call: &GraphCall,
     spec: &CollectionSpec,
     items: Vec<&dyn GraphEntity>,
+    count_only: bool,
+) -> Result<GraphReply, GraphError> {
+    list_lazily(call, spec, LazyItems::of(&items, |item| *item), count_only)
+}
+
+/// Serves one page of `items` (or their `$count` when `count_only`), making only the items the
+/// request needs.
+pub fn list_lazily<'a>(
+    call: &GraphCall,
+    spec: &CollectionSpec,
+    items: LazyItems<'a>,
     count_only: bool,
 ) -> Result<GraphReply, GraphError> {
     let query = &call.request.query;
@@ -227,18 +254,6 @@ pub fn list(
         return Err(GraphError::unsupported_query());
     }
 
-    let mut matching: Vec<&dyn GraphEntity> = items
-        .into_iter()
-        .filter(|item| filter.as_ref().is_none_or(|filter| filter.matches(*item)))
-        .filter(|item| search.as_ref().is_none_or(|search| search.matches(*item)))
-        .collect();
-    if let Some(order) = &order {
-        matching.sort_by(|left, right| order.compare(*left, *right));
-    }
-    if count_only {
-        return Ok(GraphReply::Text(matching.len().to_string()));
-    }
-
     let collection_key = call.request.path();
     let cursor = match query.get("$skiptoken") {
         None => PageCursor::FIRST,
@@ -248,8 +263,31 @@ pub fn list(
             .decode(&collection_key, token)
             .ok_or_else(|| GraphError::bad_request(format!("Invalid skip token '{token}'.")))?,
     };
-    let page = plan_page(matching.len(), top, cursor, true);
-    let values: Vec<Value> = matching[page.items]
+    let every_item: Vec<Box<dyn GraphEntity + 'a>>;
+    let page_items: Vec<Box<dyn GraphEntity + 'a>>;
+    let (served, total, page): (Vec<&dyn GraphEntity>, usize, _) =
+        if filter.is_some() || search.is_some() || order.is_some() || count || count_only {
+            every_item = (0..items.len).map(|index| (items.item)(index)).collect();
+            let mut matching: Vec<&dyn GraphEntity> = every_item
+                .iter()
+                .map(|item| item.as_ref())
+                .filter(|item| filter.as_ref().is_none_or(|filter| filter.matches(*item)))
+                .filter(|item| search.as_ref().is_none_or(|search| search.matches(*item)))
+                .collect();
+            if let Some(order) = &order {
+                matching.sort_by(|left, right| order.compare(*left, *right));
+            }
+            if count_only {
+                return Ok(GraphReply::Text(matching.len().to_string()));
+            }
+            let page = plan_page(matching.len(), top, cursor, true);
+            (matching[page.items.clone()].to_vec(), matching.len(), page)
+        } else {
+            let page = plan_page(items.len, top, cursor, true);
+            page_items = page.items.clone().map(|index| (items.item)(index)).collect();
+            (page_items.iter().map(|item| item.as_ref()).collect(), items.len, page)
+        };
+    let values: Vec<Value> = served
         .iter()
         .map(|item| {
             let mut object = to_json(*item, select.as_deref(), spec.polymorphic);
@@ -265,7 +303,7 @@ pub fn list(
     let mut body = Map::new();
     body.insert("@odata.context".into(), Value::from(context_url(call, &spec.context, select.as_deref(), expand)));
     if count && cursor == PageCursor::FIRST {
-        body.insert("@odata.count".into(), Value::from(matching.len()));
+        body.insert("@odata.count".into(), Value::from(total));
     }
     if let Some(next) = page.next {
         let token = call.shared.page_tokens.encode(&collection_key, next);

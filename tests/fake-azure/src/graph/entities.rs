@@ -25,6 +25,22 @@ pub trait GraphEntity {
     fn property(&self, name: &str) -> Option<Value>;
 }
 
+/// A reference is the entity it points at (so borrowed items can be served as entities).
+impl<E: GraphEntity + ?Sized> GraphEntity for &E {
+    fn odata_type(&self) -> &'static str {
+        (**self).odata_type()
+    }
+    fn property_names(&self) -> &'static [&'static str] {
+        (**self).property_names()
+    }
+    fn default_property_names(&self) -> &'static [&'static str] {
+        (**self).default_property_names()
+    }
+    fn property(&self, name: &str) -> Option<Value> {
+        (**self).property(name)
+    }
+}
+
 /// The canonical spelling of a property name (Graph matches names case-insensitively).
 pub fn canonical_name(names: &'static [&'static str], requested: &str) -> Option<&'static str> {
     names.iter().copied().find(|name| name.eq_ignore_ascii_case(requested.trim()))

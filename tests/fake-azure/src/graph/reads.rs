@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::collection::{CollectionSpec, entity, list, selection};
+use super::collection::{CollectionSpec, LazyItems, entity, list, list_lazily, selection};
 use super::entities::{
     APP_ROLE_ASSIGNMENT_PROPERTIES, AppRoleAssignmentView, GROUP_PROPERTIES, GraphEntity, SERVICE_PRINCIPAL_PROPERTIES,
     USER_PROPERTIES, to_json,
@@ -45,8 +45,7 @@ fn service_principal_spec() -> CollectionSpec {
 
 pub fn users(call: &GraphCall, count_only: bool) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
-    let items = directory.tenant.users.iter().map(|user| user as &dyn GraphEntity).collect();
-    list(call, &user_spec(), items, count_only)
+    list_lazily(call, &user_spec(), LazyItems::of(&directory.tenant.users, |user| user), count_only)
 }
 
 pub fn user(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {
@@ -109,35 +108,49 @@ pub fn mailbox_settings(call: &GraphCall, id: &str, purpose_only: bool) -> Resul
 
 pub fn groups(call: &GraphCall, count_only: bool) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
-    let views: Vec<GroupWithLinks> =
-        directory.tenant.groups.iter().map(|group| GroupWithLinks { group, directory: &directory }).collect();
-    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
-    list(call, &group_spec().expandable(&["owners", "members"]), items, count_only)
+    let items = LazyItems::of(&directory.tenant.groups, |group| WithLinks { entity: group, directory: &directory });
+    list_lazily(call, &group_spec().expandable(&["owners", "members"]), items, count_only)
 }
 
-/// A group whose `owners` and `members` can be expanded (`$expand=owners`), resolved only for
-/// the groups of the page served.
-struct GroupWithLinks<'a> {
-    group: &'a crate::model::Group,
+/// Directory objects that link to others (`owners`, `members`), which `$expand` can inline.
+trait Links {
+    fn links(&self, name: &str) -> Option<&[String]>;
+}
+
+impl Links for crate::model::Group {
+    fn links(&self, name: &str) -> Option<&[String]> {
+        match name {
+            "owners" => Some(&self.owners),
+            "members" => Some(&self.members),
+            _ => None,
+        }
+    }
+}
+
+impl Links for crate::model::ServicePrincipal {
+    fn links(&self, name: &str) -> Option<&[String]> {
+        (name == "owners").then_some(self.owners.as_slice())
+    }
+}
+
+/// An entity whose links can be expanded, resolved only for the items of the page served.
+struct WithLinks<'a, E> {
+    entity: &'a E,
     directory: &'a Directory,
 }
 
-impl GraphEntity for GroupWithLinks<'_> {
+impl<E: GraphEntity + Links> GraphEntity for WithLinks<'_, E> {
     fn odata_type(&self) -> &'static str {
-        self.group.odata_type()
+        self.entity.odata_type()
     }
     fn property_names(&self) -> &'static [&'static str] {
-        self.group.property_names()
+        self.entity.property_names()
     }
     fn default_property_names(&self) -> &'static [&'static str] {
-        self.group.default_property_names()
+        self.entity.default_property_names()
     }
     fn property(&self, name: &str) -> Option<Value> {
-        let links = match name {
-            "owners" => &self.group.owners,
-            "members" => &self.group.members,
-            other => return self.group.property(other),
-        };
+        let Some(links) = self.entity.links(name) else { return self.entity.property(name) };
         let objects =
             resolve(self.directory, links).into_iter().map(|object| Value::Object(to_json(object, None, true)));
         Some(Value::Array(objects.collect()))
@@ -181,8 +194,9 @@ pub fn directory_object(call: &GraphCall, id: &str) -> Result<GraphReply, GraphE
 
 pub fn service_principals(call: &GraphCall, count_only: bool) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
-    let items = directory.tenant.service_principals.iter().map(|sp| sp as &dyn GraphEntity).collect();
-    list(call, &service_principal_spec(), items, count_only)
+    let items =
+        LazyItems::of(&directory.tenant.service_principals, |sp| WithLinks { entity: sp, directory: &directory });
+    list_lazily(call, &service_principal_spec().expandable(&["owners"]), items, count_only)
 }
 
 pub fn service_principal(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {

@@ -128,3 +128,18 @@ async fn role_assignments_expand_principal_with_its_type() {
     assert!(body["@odata.context"].as_str().unwrap().ends_with("roleAssignments(principal())"));
     assert_eq!(body["value"][1]["principal"]["@odata.type"], "#microsoft.graph.group");
 }
+
+#[tokio::test]
+async fn expanded_owners_stop_at_twenty_and_pages_at_a_hundred_groups() {
+    let mut tenant =
+        Tenant::generate(&fake_azure::TenantShape { users: 50, groups: 150, ..fake_azure::TenantShape::small() });
+    tenant.groups[0].owners = tenant.users.iter().take(25).map(|user| user.id.clone()).collect();
+    let session = Session::start(tenant).await;
+    let body = session.graph("/v1.0/groups?$top=999&$select=id&$expand=owners($select=id)").await.json();
+    let groups = body["value"].as_array().expect("a page of groups");
+    assert_eq!(groups.len(), 100, "expanding a collection caps the page at 100");
+    assert!(body["@odata.nextLink"].is_string());
+    let owners = groups[0]["owners"].as_array().expect("expanded owners");
+    assert_eq!(owners.len(), 20, "25 owners, 20 expanded, and nothing says so");
+    assert_eq!(keys(&owners[0]), ["@odata.type", "id"].map(String::from).into_iter().collect());
+}

@@ -76,3 +76,20 @@ async fn arm_responses_carry_a_request_id() {
     let reply = session.arm("/tenants?api-version=2022-12-01").await;
     assert!(reply.header("x-ms-request-id").is_some_and(|id| id.len() == 36));
 }
+
+#[tokio::test]
+async fn a_resource_unit_budget_refuses_what_its_bucket_cannot_pay_for_with_the_wait_it_needs() {
+    let session = Session::sample().await;
+    // 4 units per 10 s; `GET /v1.0/users` without $select costs 2.
+    session.azure.resource_unit_budget(4, std::time::Duration::from_secs(10));
+    let first = session.graph("/v1.0/users").await;
+    let second = session.graph("/v1.0/users").await;
+    let third = session.graph("/v1.0/users").await;
+    assert_eq!((first.status, second.status, third.status), (200, 200, 429));
+    assert_eq!(first.header("x-ms-resource-unit"), Some("2"));
+    assert_eq!(first.header("x-ms-throttle-limit-percentage"), None, "half the budget is used");
+    assert_eq!(second.header("x-ms-throttle-limit-percentage"), Some("1.0"));
+    let wait: f64 = third.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((4.9..=5.0).contains(&wait), "2 units at 0.4 units/s: {wait}");
+    assert_eq!(session.azure.resource_units_spent(), 4, "the refused request cost nothing");
+}

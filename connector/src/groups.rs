@@ -18,7 +18,7 @@ use crate::paging::{PageToken, Phase, following};
 use crate::principals::{GrantSink, PrincipalResolver, holders_page};
 use crate::provisioning::{add_reference, remove_reference};
 
-const SELECT: &str =
+pub(crate) const SELECT: &str =
     "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
 const READ_GROUPS: &str = "Group.Read.All";
 const READ_MEMBERS: &str = "GroupMember.Read.All";
@@ -28,7 +28,7 @@ const GRANT_PHASES: &[Phase] = &[Phase::Members, Phase::Owners];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GraphGroup {
+pub(crate) struct GraphGroup {
     id: String,
     display_name: Option<String>,
     description: Option<String>,
@@ -64,7 +64,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     })
 }
 
-fn group_resource(group: GraphGroup) -> Resource {
+pub(crate) fn group_resource(group: GraphGroup) -> Resource {
     let has_type = |name: &str| group.group_types.iter().any(|kind| kind.eq_ignore_ascii_case(name));
     let mail_enabled = group.mail_enabled.unwrap_or(false);
     let security_enabled = group.security_enabled.unwrap_or(false);

@@ -17,6 +17,7 @@ pub mod provision;
 pub mod run;
 pub mod sandbox;
 pub mod serve;
+pub mod snapshot_changes;
 pub mod store;
 pub mod sync;
 pub mod tenant;

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS provisioning_audit (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, entitlement_id TEXT NOT NULL,
     principal_type TEXT NOT NULL, principal_id TEXT NOT NULL, outcome TEXT NOT NULL, grant_id TEXT,
     request_id TEXT, error TEXT, retried INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS delta_tokens (resource_type TEXT PRIMARY KEY, token TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS incremental_state (
+    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, config_fingerprint TEXT NOT NULL);
 CREATE TABLE sync_runs (
     id INTEGER PRIMARY KEY, connector TEXT NOT NULL, connector_version TEXT NOT NULL,
     started_at TEXT NOT NULL, finished_at TEXT, requests INTEGER, throttled INTEGER, duplicates INTEGER);
@@ -39,7 +42,7 @@ CREATE TABLE sync_runs (
 
 /// Where a sync writes while it runs, and the file it replaces when it completes.
 pub struct SnapshotWriter {
-    connection: Connection,
+    pub(crate) connection: Connection,
     temporary: PathBuf,
     output: PathBuf,
     duplicates: u64,
@@ -47,6 +50,14 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     pub fn create(output: &Path) -> anyhow::Result<Self> {
+        let writer = Self::open_temporary(output, None)?;
+        writer.connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+        Ok(writer)
+    }
+
+    /// A temporary file beside `output`: empty, or a copy of `copy_of` (an incremental sync
+    /// starts from the previous snapshot).
+    pub(crate) fn open_temporary(output: &Path, copy_of: Option<&Path>) -> anyhow::Result<Self> {
         let directory = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !directory.is_dir() {
             anyhow::bail!(
@@ -58,12 +69,20 @@ impl SnapshotWriter {
             output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
         let temporary = directory.join(format!(".{}.{}.partial", file_name.to_string_lossy(), std::process::id()));
         let _ = std::fs::remove_file(&temporary);
+        if let Some(previous) = copy_of {
+            std::fs::copy(previous, &temporary).with_context(|| {
+                format!(
+                    "cannot copy {} to {}: check the output directory is writable",
+                    previous.display(),
+                    temporary.display()
+                )
+            })?;
+        }
         let connection = Connection::open(&temporary).with_context(|| {
             format!("cannot create {}: check the output directory is writable", temporary.display())
         })?;
         // The temporary file is thrown away if we crash, so durability is only needed at the end.
         connection.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-        connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
         Ok(SnapshotWriter { connection, temporary, output: output.to_path_buf(), duplicates: 0 })
     }
 
@@ -214,9 +233,9 @@ impl SnapshotWriter {
             params![finished_at, requests as i64, throttled as i64, self.duplicates as i64],
         )?;
         self.connection.execute_batch(
-            "CREATE INDEX grants_by_entitlement ON grants (entitlement_id);
-             CREATE INDEX grants_by_principal ON grants (principal_type, principal_id);
-             CREATE INDEX entitlements_by_resource ON entitlements (resource_type, resource_id);
+            "CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
+             CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
+             CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);
              PRAGMA journal_mode = DELETE;",
         )?;
         // The audit trail of grants and revokes lives in the snapshot file but outlives each

@@ -203,6 +203,7 @@ impl Service {
             strict: config.strict.unwrap_or(self.run.strict),
             workers: usize::from(self.run.workers),
             show_progress: false,
+            full: self.run.full,
         }
         .run()
         .await
@@ -217,6 +218,7 @@ impl Service {
             component: config.component.clone().or_else(|| self.run.component.clone()),
             strict: self.run.strict,
             workers: self.run.workers,
+            full: self.run.full,
         };
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {

@@ -5,6 +5,7 @@
 //! first every resource, then each resource's entitlements and grants. Each call runs in a
 //! fresh sandbox instance; several resources are worked on at once.
 
+mod incremental;
 mod progress;
 pub mod summary;
 
@@ -24,8 +25,9 @@ use crate::sandbox::{
 };
 use crate::store::SnapshotWriter;
 use crate::tenant::token_scopes;
+use incremental::{DeltaPlan, RunStart};
 pub use progress::SyncProgress;
-pub use summary::SyncSummary;
+pub use summary::{SyncMode, SyncSummary};
 
 pub struct SyncJob {
     pub runtime: Arc<ConnectorRuntime>,
@@ -37,6 +39,8 @@ pub struct SyncJob {
     /// Resources worked on at once (each in its own sandbox).
     pub workers: usize,
     pub show_progress: bool,
+    /// Re-read everything even when the output allows an incremental sync.
+    pub full: bool,
 }
 
 const BATCH: usize = 256;
@@ -51,27 +55,59 @@ impl SyncJob {
         let scopes = token_scopes(&metadata, &self.config);
         self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
 
-        let writer = SnapshotWriter::create(&self.output)?;
-        writer.record_run_start(&metadata.name, &metadata.version, &started_at)?;
         let order = sync_order(&metadata.resource_types)?;
+        let delta = self.delta_plan(&metadata, &order).await?;
+        let run = RunStart { started, calls_before, started_at: &started_at, metadata: &metadata, order: &order };
+        if let Some(previous) = delta.previous.as_ref().filter(|_| !self.full) {
+            match self.run_incremental(&run, &delta, previous).await? {
+                Some(summary) => return Ok(summary),
+                None => {
+                    tracing::warn!("a delta token has expired (the identity system answered 410): running a full sync");
+                    return self.run_full(&run, &delta, SyncMode::FullAfterExpiredToken).await;
+                }
+            }
+        }
+        if self.full && delta.previous.is_some() {
+            tracing::info!("--full: re-reading everything although the output allows an incremental sync");
+        }
+        self.run_full(&run, &delta, SyncMode::Full).await
+    }
+
+    async fn run_full(&self, run: &RunStart<'_>, delta: &DeltaPlan, mode: SyncMode) -> anyhow::Result<SyncSummary> {
+        let metadata = run.metadata;
+        let writer = SnapshotWriter::create(&self.output)?;
+        writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
         let mut progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
         let mut tally = Tally::default();
+        // Tokens for "now" are taken before the listing, so changes made while it runs are
+        // reported again by the next incremental sync (applying a change twice is harmless).
+        let tokens = self.start_tracking(&delta.tracked).await;
 
-        for kind in &order {
+        for kind in run.order {
             progress.start_phase(format!("{} resources", kind.id));
             self.list_resources_of(kind, &writer, &mut progress, &mut tally).await?;
         }
-        for kind in &order {
+        for kind in run.order {
             progress.start_phase(format!("{} entitlements and grants", kind.id));
             self.list_access_of(kind, &writer, &mut progress, &mut tally).await?;
         }
         progress.finish();
 
-        let writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
+        let mut writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
+        if let Some(tokens) = tokens {
+            writer.write_delta_state(&delta.state_with(tokens))?;
+        }
+        let summary = self.summary(run, mode, tally, writer.duplicates());
+        self.finish(writer, summary)
+    }
+
+    /// The summary of a run, from what it counted.
+    fn summary(&self, run: &RunStart<'_>, mode: SyncMode, tally: Tally, duplicates: u64) -> SyncSummary {
         let stats = self.gateway.stats();
-        let summary = SyncSummary {
+        SyncSummary {
+            mode,
             resources: tally.resources,
             entitlements: tally.entitlements,
             grants: tally.grants,
@@ -80,10 +116,14 @@ impl SyncJob {
             requests: stats.requests(),
             throttled: stats.throttled(),
             resource_units: stats.resource_units(),
-            sandbox: self.runtime.stats().times().since(&calls_before),
-            duplicates: writer.duplicates(),
-            elapsed: started.elapsed(),
-        };
+            sandbox: self.runtime.stats().times().since(&run.calls_before),
+            duplicates,
+            elapsed: run.started.elapsed(),
+        }
+    }
+
+    /// Applies `--strict`, then puts the snapshot in place of the output.
+    fn finish(&self, writer: SnapshotWriter, summary: SyncSummary) -> anyhow::Result<SyncSummary> {
         if self.strict && !summary.gaps.is_empty() {
             bail!(
                 "{} listing(s) could not be read and --strict is set; the previous output is unchanged: {}",
@@ -91,6 +131,7 @@ impl SyncJob {
                 summary.gap_lines().join("; ")
             );
         }
+        let stats = self.gateway.stats();
         writer.complete(&crate::clock::now_rfc3339(), stats.requests(), stats.throttled())?;
         Ok(summary)
     }
@@ -197,33 +238,48 @@ impl SyncJob {
             let batch = lock(writer)?.resources_after(&kind.id, after, BATCH)?;
             let Some((last, _)) = batch.last() else { return Ok(()) };
             after = *last;
-            let results: Vec<anyhow::Result<ResourceAccess>> =
-                futures::stream::iter(batch.into_iter().map(|(_, resource)| {
-                    let resource = resource;
-                    async move { self.list_access_of_resource(&resource, writer).await }
-                }))
-                .buffered(self.workers.max(1))
-                .collect()
-                .await;
-            for access in results {
-                let access = access?;
-                tally.entitlements += access.entitlements;
-                tally.grants += access.grants;
-                tally.add_notices(&access.notices);
-                progress.page(access.entitlements as usize + access.grants as usize);
-            }
+            let resources = batch.into_iter().map(|(_, resource)| resource).collect();
+            self.list_access_of_resources(resources, AccessListing::BOTH, writer, progress, tally).await?;
         }
+    }
+
+    /// Entitlements and/or grants of several resources, `workers` at a time.
+    async fn list_access_of_resources(
+        &self,
+        resources: Vec<Resource>,
+        listings: &[AccessListing],
+        writer: &Mutex<SnapshotWriter>,
+        progress: &mut SyncProgress,
+        tally: &mut Tally,
+    ) -> anyhow::Result<()> {
+        let results: Vec<anyhow::Result<ResourceAccess>> = futures::stream::iter(
+            resources
+                .into_iter()
+                .map(|resource| async move { self.list_access_of_resource(&resource, listings, writer).await }),
+        )
+        .buffered(self.workers.max(1))
+        .collect()
+        .await;
+        for access in results {
+            let access = access?;
+            tally.entitlements += access.entitlements;
+            tally.grants += access.grants;
+            tally.add_notices(&access.notices);
+            progress.page(access.entitlements as usize + access.grants as usize);
+        }
+        Ok(())
     }
 
     /// Entitlements, then grants, of one resource, written page by page.
     async fn list_access_of_resource(
         &self,
         resource: &Resource,
+        listings: &[AccessListing],
         writer: &Mutex<SnapshotWriter>,
     ) -> anyhow::Result<ResourceAccess> {
         let mut access = ResourceAccess::default();
         let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
-        for listing in [AccessListing::Entitlements, AccessListing::Grants] {
+        for &listing in listings {
             let mut token: Option<String> = None;
             loop {
                 match self.list_access_page(listing, resource, token.as_deref()).await? {
@@ -357,6 +413,8 @@ enum AccessListing {
 }
 
 impl AccessListing {
+    const BOTH: &'static [AccessListing] = &[AccessListing::Entitlements, AccessListing::Grants];
+
     fn name(self) -> &'static str {
         match self {
             AccessListing::Entitlements => "entitlements",

@@ -8,8 +8,30 @@ use serde_json::json;
 
 use crate::sandbox::{CallTimes, Notice};
 
+/// How a sync read the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Everything was listed.
+    Full,
+    /// The previous snapshot plus the changes since it (and what changes cannot tell, re-listed).
+    Incremental,
+    /// Everything was listed because the previous snapshot's delta token had expired.
+    FullAfterExpiredToken,
+}
+
+impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+            SyncMode::FullAfterExpiredToken => "full (delta token expired)",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SyncSummary {
+    pub mode: SyncMode,
     /// Resources per resource type.
     pub resources: BTreeMap<String, u64>,
     pub entitlements: u64,
@@ -43,6 +65,7 @@ impl SyncSummary {
     /// The figures a benchmark or a monitoring job reads (`sync --stats-json`).
     pub fn stats_json(&self) -> serde_json::Value {
         json!({
+            "mode": self.mode.name(),
             "resources": self.resources,
             "entitlements": self.entitlements,
             "grants": self.grants,
@@ -65,6 +88,7 @@ impl SyncSummary {
 
 impl fmt::Display for SyncSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "sync:                      {}", self.mode.name())?;
         writeln!(f, "resources:")?;
         for (kind, count) in &self.resources {
             writeln!(f, "  {kind:<24} {count}")?;

@@ -30,7 +30,8 @@ use crate::paging::{PageToken, Phase, following};
 use crate::principals::{GrantSink, PrincipalResolver, holders_page};
 use crate::provisioning::{add_reference, outcome, remove_reference};
 
-pub(crate) const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
+pub(crate) const SELECT: &str =
+    "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
 const READ_APPLICATIONS: &str = "Application.Read.All";
 const WRITE_OWNERS: &str = "Application.ReadWrite.All";
 const WRITE_ASSIGNMENTS: &str = "AppRoleAssignment.ReadWrite.All";

@@ -60,11 +60,9 @@ pub fn list_changes(
     let (path, select, permission) = match kind {
         ResourceType::User => ("/users/delta", users::SELECT.to_owned(), "User.Read.All"),
         ResourceType::Group => ("/groups/delta", format!("{},members,owners", groups::SELECT), "GroupMember.Read.All"),
-        ResourceType::EnterpriseApplication | ResourceType::ManagedIdentity => (
-            "/servicePrincipals/delta",
-            service_principal_select(),
-            "Application.Read.All",
-        ),
+        ResourceType::EnterpriseApplication | ResourceType::ManagedIdentity => {
+            ("/servicePrincipals/delta", service_principal_select(), "Application.Read.All")
+        }
         other => {
             return Err(ConnectorError::Unsupported(format!(
                 "{} has no delta query: list it with list-resources",
@@ -108,9 +106,9 @@ pub fn list_changes(
         match kind {
             ResourceType::User => changes.upserted.push(user_resource(parse::<GraphUser>(object)?, &mut mailbox)?),
             ResourceType::Group => changes.group(config, &mut resolver, id, object)?,
-            ResourceType::EnterpriseApplication if is_service_principal_of_type(&object, "Application") => changes
-                .upserted
-                .push(application_resource(parse::<ServicePrincipal>(object)?, tenant_id.as_deref())),
+            ResourceType::EnterpriseApplication if is_service_principal_of_type(&object, "Application") => {
+                changes.upserted.push(application_resource(parse::<ServicePrincipal>(object)?, tenant_id.as_deref()))
+            }
             ResourceType::ManagedIdentity if is_service_principal_of_type(&object, "ManagedIdentity") => {
                 changes.upserted.push(identity_resource(parse::<ManagedIdentity>(object)?))
             }
@@ -125,7 +123,8 @@ pub fn list_changes(
         grants_added: changes.sink.items,
         grants_removed: changes.grants_removed,
         notices: changes.notices,
-        next_page_token: next_link.map(|link| PageToken { phase: Phase::Resources, next_link: Some(link), tenant_id }.encode()),
+        next_page_token: next_link
+            .map(|link| PageToken { phase: Phase::Resources, next_link: Some(link), tenant_id }.encode()),
         delta_token: delta_link,
     })
 }
@@ -146,8 +145,9 @@ fn is_service_principal_of_type(object: &Map<String, Value>, wanted: &str) -> bo
 }
 
 fn parse<T: serde::de::DeserializeOwned>(object: Map<String, Value>) -> Result<T, ConnectorError> {
-    serde_json::from_value(Value::Object(object))
-        .map_err(|error| ConnectorError::InvalidResponse(format!("a delta query returned an unreadable object: {error}")))
+    serde_json::from_value(Value::Object(object)).map_err(|error| {
+        ConnectorError::InvalidResponse(format!("a delta query returned an unreadable object: {error}"))
+    })
 }
 
 #[derive(Default)]
@@ -208,4 +208,3 @@ struct DeltaLink {
     #[serde(rename = "@removed", default)]
     removed: Option<Value>,
 }
-

@@ -38,11 +38,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
         )
     });
     let page = graph.collection::<ManagedIdentity>(url, false, "Application.Read.All")?;
-    let items = page
-        .value
-        .into_iter()
-        .map(identity_resource)
-        .collect();
+    let items = page.value.into_iter().map(identity_resource).collect();
     Ok(ResourcePage {
         items,
         next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),

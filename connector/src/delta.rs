@@ -116,7 +116,7 @@ pub fn list_changes(
         }
     }
     changes.notices.extend(mailbox.notices);
-    changes.notices.extend(changes.sink.notices.drain(..));
+    changes.notices.append(&mut changes.sink.notices);
     Ok(ChangePage {
         upserted: changes.upserted,
         removed: changes.removed,

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::sandbox::{Grant, Notice, NoticeKind, Resource};
-use crate::store::{SnapshotWriter, open_snapshot};
+use crate::store::{SnapshotWriter, lock_output, open_snapshot};
 
 /// What a snapshot remembers for the next incremental sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,11 @@ impl SnapshotWriter {
     /// describes a run (its record, the resource types, the audit trail copied at completion,
     /// the delta tokens) is cleared; resources, entitlements, grants and notices stay.
     pub fn continue_from(output: &Path) -> anyhow::Result<Self> {
-        let writer = Self::open_temporary(output, Some(output))?;
+        let writer = {
+            // Audit writers change the output in place: copy it between their writes, not during one.
+            let _lock = lock_output(output)?;
+            Self::open_temporary(output, Some(output))?
+        };
         writer.connection.execute_batch(SCHEMA_IF_MISSING).context("cannot upgrade the previous snapshot")?;
         writer
             .connection

@@ -208,7 +208,8 @@ impl SyncJob {
 
         let mut writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
         writer.write_delta_state(&delta.state_with(tokens))?;
-        // The snapshot holds more than this run saw: its figures come from the snapshot itself.
+        // The snapshot holds more than this run saw (`tally` only counted what was re-listed):
+        // its figures come from the snapshot itself.
         let counts = writer.counts()?;
         let seen = Tally {
             resources: counts.resources,
@@ -217,7 +218,6 @@ impl SyncJob {
             gaps: counts.gaps,
             unsupported_principals: counts.unsupported_principals,
         };
-        let _ = tally;
         let summary = self.summary(run, SyncMode::Incremental, seen, writer.duplicates());
         self.finish(writer, summary).map(Some)
     }

@@ -149,7 +149,7 @@ fn selection(raw: Option<&str>) -> Option<Vec<String>> {
     })
 }
 
-fn entities<'d>(directory: &'d Directory, collection: DeltaCollection) -> Vec<(&'d str, &'d dyn GraphEntity)> {
+fn entities(directory: &Directory, collection: DeltaCollection) -> Vec<(&str, &dyn GraphEntity)> {
     let tenant = &directory.tenant;
     match collection {
         DeltaCollection::Users => {

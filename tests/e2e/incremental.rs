@@ -46,6 +46,15 @@ async fn sync_counting(harness: &Harness, output: &Path, extra: &[&str]) -> (Out
     (result, graph_requests(&harness.fake).split_off(before))
 }
 
+/// Every request of the run (Graph, ARM and login), as its summary counts them.
+fn summary_requests(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("requests:").map(|count| count.trim().to_owned()))
+        .unwrap_or_default()
+}
+
 fn summary_mode(output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -154,6 +163,11 @@ async fn unchanged_tenant_incremental_sync_reads_only_delta_queries_and_exports_
 
     let (incremental, incremental_requests) = sync_counting(&harness, &output, &[]).await;
     assert_eq!(summary_mode(&incremental), "incremental");
+    eprintln!(
+        "sample tenant, all requests: full {}, incremental {}",
+        summary_requests(&full),
+        summary_requests(&incremental)
+    );
     assert_same_export("unchanged tenant", &content(export(&output).await), &after_full);
 
     let (full_listings, incremental_listings) =
@@ -246,10 +260,16 @@ async fn expired_delta_token_falls_back_to_a_full_sync_and_says_so() {
 async fn generated_tenant_incremental_sync_is_exact_and_a_fraction_of_a_full_sync() {
     let harness = Harness::start(Tenant::generate(&TenantShape::small())).await;
     let output = harness.path("sync.db");
-    let (_, full) = sync_counting(&harness, &output, &[]).await;
-    let (_, unchanged) = sync_counting(&harness, &output, &[]).await;
+    let (full_run, full) = sync_counting(&harness, &output, &[]).await;
+    let (unchanged_run, unchanged) = sync_counting(&harness, &output, &[]).await;
     change_the_tenant(&harness.fake);
-    let (_, changed) = sync_counting(&harness, &output, &[]).await;
+    let (changed_run, changed) = sync_counting(&harness, &output, &[]).await;
+    eprintln!(
+        "TenantShape::small(), all requests: full {}, incremental unchanged {}, after changes {}",
+        summary_requests(&full_run),
+        summary_requests(&unchanged_run),
+        summary_requests(&changed_run)
+    );
     assert_exact(&export(&output).await, &harness.fake.tenant());
     eprintln!(
         "TenantShape::small(): full sync {} Graph requests ({} directory listings); incremental unchanged {} ({}); after changes {} ({})",

@@ -209,7 +209,6 @@ impl SyncJob {
         let sync = SyncRun::new(self, &writer, &progress, run.order, Some(&incremental));
         let roots = run.order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| sync.sync_type(kind));
         futures::future::try_join_all(roots).await?;
-        drop(sync);
         progress.finish();
 
         let mut writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;

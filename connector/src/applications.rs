@@ -34,7 +34,8 @@ use crate::principals::{
 };
 use crate::provisioning::{add_reference, creation_outcome, outcome, remove_reference};
 
-const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
+pub(crate) const SELECT: &str =
+    "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
 const READ_APPLICATIONS: &str = "Application.Read.All";
 const WRITE_OWNERS: &str = "Application.ReadWrite.All";
 const WRITE_ASSIGNMENTS: &str = "AppRoleAssignment.ReadWrite.All";
@@ -42,7 +43,7 @@ const GRANT_PHASES: &[Phase] = &[Phase::AppRoleAssignments, Phase::Owners];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ServicePrincipal {
+pub(crate) struct ServicePrincipal {
     id: String,
     app_id: Option<String>,
     display_name: Option<String>,
@@ -146,7 +147,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     Ok(ResourcePage { items, next_page_token, notices })
 }
 
-fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<String>, ConnectorError> {
+pub(crate) fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<String>, ConnectorError> {
     let url = graph.url("/organization", &[("$select", "id")]);
     let call = call_label(Verb::Get, &url);
     match graph.collection::<Organization>(url, false, "Organization.Read.All") {
@@ -163,7 +164,7 @@ fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<Stri
     }
 }
 
-fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>, page_size: u16) -> Resource {
+pub(crate) fn application_resource(application: ServicePrincipal, tenant_id: Option<&str>, page_size: u16) -> Resource {
     let assignable_roles: Vec<_> = application
         .app_roles
         .iter()

@@ -24,7 +24,7 @@ use crate::principals::{
 };
 use crate::provisioning::{add_reference, remove_reference};
 
-const SELECT: &str =
+pub(crate) const SELECT: &str =
     "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
 const READ_GROUPS: &str = "Group.Read.All";
 const READ_MEMBERS: &str = "GroupMember.Read.All";
@@ -34,7 +34,7 @@ const GRANT_PHASES: &[Phase] = &[Phase::Members, Phase::Owners];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GraphGroup {
+pub(crate) struct GraphGroup {
     id: String,
     display_name: Option<String>,
     description: Option<String>,
@@ -75,7 +75,31 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     })
 }
 
-fn group_resource(group: GraphGroup, page_size: u16) -> Resource {
+/// A group reported by a delta query comes without `$expand=owners` (delta does not take it):
+/// reads its first page of owners so its profile carries them exactly as a listing would
+/// (complete only without a next page; `complete_owners` applies the same limits). Not with
+/// `skip-ad-groups`, whose listing does not expand owners either.
+pub(crate) fn with_owners_read(
+    graph: &Graph,
+    config: &Config,
+    mut group: GraphGroup,
+) -> Result<GraphGroup, ConnectorError> {
+    if config.skip_ad_groups {
+        return Ok(group);
+    }
+    let url = graph.url(
+        &format!("/groups/{}/owners", segment(&group.id)),
+        &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
+    );
+    match graph.collection::<DirectoryObject>(url, false, READ_MEMBERS) {
+        Ok(page) if page.next_link.is_none() => group.owners = Some(page.value),
+        Ok(_) | Err(ConnectorError::Forbidden(_)) | Err(ConnectorError::NotFound(_)) => group.owners = None,
+        Err(error) => return Err(error),
+    }
+    Ok(group)
+}
+
+pub(crate) fn group_resource(group: GraphGroup, page_size: u16) -> Resource {
     let has_type = |name: &str| group.group_types.iter().any(|kind| kind.eq_ignore_ascii_case(name));
     let mail_enabled = group.mail_enabled.unwrap_or(false);
     let security_enabled = group.security_enabled.unwrap_or(false);

@@ -11,6 +11,7 @@ mod applications;
 mod arm;
 mod azure_resources;
 mod config;
+mod delta;
 mod directory_role_provisioning;
 mod directory_roles;
 mod graph;
@@ -27,7 +28,7 @@ mod rbac;
 mod users;
 mod wasi_support;
 
-wit_bindgen::generate!({ path: "../wit", world: "connector-component" });
+wit_bindgen::generate!({ path: "../wit", world: "incremental-connector-component" });
 
 pub(crate) use idgov::connector::types as contract;
 
@@ -140,6 +141,27 @@ impl Guest for AzureConnector {
             ResourceType::Subscription | ResourceType::ResourceGroup => rbac::revoke(&config, &entitlement, &principal),
             other => Err(ids::not_provisionable(other)),
         }
+    }
+}
+
+impl exports::idgov::connector::incremental::Guest for AzureConnector {
+    fn tracked_types(config: Vec<ConfigValue>) -> Vec<exports::idgov::connector::incremental::TrackedType> {
+        // An unusable configuration tracks nothing: the host then syncs in full and reports
+        // the configuration error from the calls that need it.
+        match Config::parse(&config) {
+            Ok(_) => delta::tracked_types(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn list_changes(
+        config: Vec<ConfigValue>,
+        resource_type: String,
+        delta_token: Option<String>,
+        page_token: Option<String>,
+    ) -> Result<exports::idgov::connector::incremental::ChangePage, ConnectorError> {
+        let config = Config::parse(&config)?;
+        delta::list_changes(&config, &resource_type, delta_token.as_deref(), page_token.as_deref())
     }
 }
 

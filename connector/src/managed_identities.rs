@@ -10,11 +10,11 @@ use crate::graph::Graph;
 use crate::ids::ResourceType;
 use crate::paging::{PageToken, Phase, following};
 
-const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,alternativeNames";
+pub(crate) const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,alternativeNames";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ManagedIdentity {
+pub(crate) struct ManagedIdentity {
     id: String,
     app_id: Option<String>,
     display_name: Option<String>,
@@ -38,40 +38,39 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
         )
     });
     let page = graph.collection::<ManagedIdentity>(url, false, "Application.Read.All")?;
-    let items = page
-        .value
-        .into_iter()
-        .map(|identity| {
-            // Graph records the kind and the Azure resource in alternativeNames:
-            // "isExplicit=True" marks a user-assigned identity, "isExplicit=False" a
-            // system-assigned one, and one entry is the ARM id "/subscriptions/...".
-            let names = &identity.alternative_names;
-            let kind = if names.iter().any(|name| name.eq_ignore_ascii_case("isExplicit=True")) {
-                Some("user_assigned")
-            } else if names.iter().any(|name| name.eq_ignore_ascii_case("isExplicit=False")) {
-                Some("system_assigned")
-            } else {
-                None
-            };
-            let azure_resource_id = names.iter().find(|name| name.to_ascii_lowercase().starts_with("/subscriptions/"));
-            let profile = json!({
-                "kind": kind,
-                "azure_resource_id": azure_resource_id,
-                "app_id": identity.app_id,
-                "enabled": identity.account_enabled,
-            });
-            Resource {
-                resource_type: ResourceType::ManagedIdentity.as_str().to_owned(),
-                display_name: identity.display_name.clone().unwrap_or_else(|| identity.id.clone()),
-                profile_json: profile.to_string(),
-                id: identity.id,
-                parent: None,
-            }
-        })
-        .collect();
+    let items = page.value.into_iter().map(identity_resource).collect();
     Ok(ResourcePage {
         items,
         next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
         notices: Vec::new(),
     })
+}
+
+/// A managed identity as `list-resources` gives it (also used for delta queries).
+pub(crate) fn identity_resource(identity: ManagedIdentity) -> Resource {
+    // Graph records the kind and the Azure resource in alternativeNames:
+    // "isExplicit=True" marks a user-assigned identity, "isExplicit=False" a
+    // system-assigned one, and one entry is the ARM id "/subscriptions/...".
+    let names = &identity.alternative_names;
+    let kind = if names.iter().any(|name| name.eq_ignore_ascii_case("isExplicit=True")) {
+        Some("user_assigned")
+    } else if names.iter().any(|name| name.eq_ignore_ascii_case("isExplicit=False")) {
+        Some("system_assigned")
+    } else {
+        None
+    };
+    let azure_resource_id = names.iter().find(|name| name.to_ascii_lowercase().starts_with("/subscriptions/"));
+    let profile = json!({
+        "kind": kind,
+        "azure_resource_id": azure_resource_id,
+        "app_id": identity.app_id,
+        "enabled": identity.account_enabled,
+    });
+    Resource {
+        resource_type: ResourceType::ManagedIdentity.as_str().to_owned(),
+        display_name: identity.display_name.clone().unwrap_or_else(|| identity.id.clone()),
+        profile_json: profile.to_string(),
+        id: identity.id,
+        parent: None,
+    }
 }

@@ -102,7 +102,7 @@ pub fn following(phases: &[Phase], phase: Phase, next_link: Option<String>) -> O
     phases.get(position + 1).map(|next_phase| PageToken::start(*next_phase).encode())
 }
 
-fn is_under(link: &str, base_url: &str) -> bool {
+pub(crate) fn is_under(link: &str, base_url: &str) -> bool {
     link.strip_prefix(base_url).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
 }
 

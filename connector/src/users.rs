@@ -11,12 +11,12 @@ use crate::ids::ResourceType;
 use crate::notices::gap;
 use crate::paging::{PageToken, Phase, following};
 
-const SELECT: &str = "id,displayName,mail,userPrincipalName,userType,accountEnabled,jobTitle,department,employeeId,onPremisesSyncEnabled";
+pub(crate) const SELECT: &str = "id,displayName,mail,userPrincipalName,userType,accountEnabled,jobTitle,department,employeeId,onPremisesSyncEnabled";
 const PHASES: &[Phase] = &[Phase::Resources];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GraphUser {
+pub(crate) struct GraphUser {
     id: String,
     display_name: Option<String>,
     mail: Option<String>,
@@ -36,39 +36,41 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     let url =
         token.next_link.unwrap_or_else(|| graph.url("/users", &[("$select", SELECT), ("$top", graph.page_size())]));
     let page = graph.collection::<GraphUser>(url, false, "User.Read.All")?;
-    let mut mailbox = MailboxPurposes { graph: &graph, enabled: config.mailbox_settings, notices: Vec::new() };
+    let mut mailbox = MailboxPurposes::new(&graph, config);
     let mut items = Vec::with_capacity(page.value.len());
     for user in page.value {
-        let mut profile = json!({
-            "email": user.mail,
-            "login": user.user_principal_name,
-            "status": user.account_enabled.map(|enabled| if enabled { "enabled" } else { "disabled" }),
-            "user_type": user.user_type.map(|kind| kind.to_ascii_lowercase()),
-            "job_title": user.job_title,
-            "department": user.department,
-            "employee_id": user.employee_id,
-            "on_premises_synced": user.on_premises_sync_enabled.unwrap_or(false),
-        });
-        if config.mailbox_settings {
-            let purpose = mailbox.purpose(&user.id)?;
-            profile["account_kind"] = json!(account_kind(purpose.as_deref()));
-            profile["user_purpose"] = json!(purpose);
-        }
-        items.push(Resource {
-            resource_type: ResourceType::User.as_str().to_owned(),
-            display_name: user
-                .display_name
-                .or_else(|| user.user_principal_name.clone())
-                .unwrap_or_else(|| user.id.clone()),
-            id: user.id,
-            parent: None,
-            profile_json: profile.to_string(),
-        });
+        items.push(user_resource(user, &mut mailbox)?);
     }
     Ok(ResourcePage {
         items,
         next_page_token: following(PHASES, Phase::Resources, page.next_link),
         notices: mailbox.notices,
+    })
+}
+
+/// A user as `list-resources` gives it (also used for the users a delta query reports).
+pub(crate) fn user_resource(user: GraphUser, mailbox: &mut MailboxPurposes<'_>) -> Result<Resource, ConnectorError> {
+    let mut profile = json!({
+        "email": user.mail,
+        "login": user.user_principal_name,
+        "status": user.account_enabled.map(|enabled| if enabled { "enabled" } else { "disabled" }),
+        "user_type": user.user_type.map(|kind| kind.to_ascii_lowercase()),
+        "job_title": user.job_title,
+        "department": user.department,
+        "employee_id": user.employee_id,
+        "on_premises_synced": user.on_premises_sync_enabled.unwrap_or(false),
+    });
+    if mailbox.requested {
+        let purpose = mailbox.purpose(&user.id)?;
+        profile["account_kind"] = json!(account_kind(purpose.as_deref()));
+        profile["user_purpose"] = json!(purpose);
+    }
+    Ok(Resource {
+        resource_type: ResourceType::User.as_str().to_owned(),
+        display_name: user.display_name.or_else(|| user.user_principal_name.clone()).unwrap_or_else(|| user.id.clone()),
+        id: user.id,
+        parent: None,
+        profile_json: profile.to_string(),
     })
 }
 
@@ -81,11 +83,13 @@ fn account_kind(purpose: Option<&str>) -> &'static str {
     }
 }
 
-struct MailboxPurposes<'g> {
+pub(crate) struct MailboxPurposes<'g> {
     graph: &'g Graph,
+    /// `mailbox-settings` is on: the profile carries the purpose (unknown after a 403).
+    requested: bool,
     /// Cleared after a 403: the permission is missing for every user, one notice says so.
     enabled: bool,
-    notices: Vec<Notice>,
+    pub notices: Vec<Notice>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +98,11 @@ struct MailboxSettings {
     user_purpose: Option<Value>,
 }
 
-impl MailboxPurposes<'_> {
+impl<'g> MailboxPurposes<'g> {
+    pub fn new(graph: &'g Graph, config: &Config) -> Self {
+        Self { graph, requested: config.mailbox_settings, enabled: config.mailbox_settings, notices: Vec::new() }
+    }
+
     /// `GET /v1.0/users/{id}/mailboxSettings?$select=userPurpose`. A user without a mailbox
     /// (404, or 400 MailboxNotEnabledForRESTAPI) has an unknown purpose and is still listed.
     fn purpose(&mut self, user_id: &str) -> Result<Option<String>, ConnectorError> {

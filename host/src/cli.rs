@@ -172,4 +172,8 @@ pub struct RunArgs {
     /// Resources worked on at once, each in its own sandbox.
     #[arg(long, env = "CONNECTOR_HOST_WORKERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+    /// Re-read everything, even when the output holds delta tokens for an incremental sync.
+    #[arg(long, env = "BATON_FULL_SYNC", value_parser = BoolishValueParser::new(),
+          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub full: bool,
 }

@@ -32,6 +32,7 @@ pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path
         strict: run.strict,
         workers: usize::from(run.workers),
         show_progress: true,
+        full: run.full,
     }
     .run()
     .await

@@ -7,6 +7,7 @@ mod failures;
 mod gaps;
 mod go_defects;
 mod hostile;
+mod incremental;
 mod oracle;
 mod probe;
 mod provisioning;

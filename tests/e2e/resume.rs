@@ -41,7 +41,9 @@ fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
 async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize) -> bool {
     let start = harness.fake.requests().len();
     let mut args = harness.sync_args(output);
-    args.extend(["--page-size", "5"].map(String::from));
+    // `--full`: the previous snapshot holds delta tokens, and an incremental sync is not resumed;
+    // the next run (without `--full`) resumes the interrupted full sync.
+    args.extend(["--page-size", "5", "--full"].map(String::from));
     let mut child = tokio::process::Command::new(HOST)
         .args(&args)
         .env_clear()

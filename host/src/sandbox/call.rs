@@ -13,8 +13,8 @@ use wasmtime::Store;
 use super::call_stats::{CallStats, with_cpu_time};
 use super::guest::GuestState;
 use super::{
-    ConfigValue, ConnectorComponent, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult,
-    Resource, ResourcePage, ResourceRef, SandboxLimits,
+    ChangePage, ConfigValue, ConnectorComponent, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
+    IncrementalGuest, ProvisionResult, Resource, ResourcePage, ResourceRef, SandboxLimits, TrackedType,
 };
 
 /// The most a single page may hold. Azure pages hold at most 999 objects (Graph) or about a
@@ -51,6 +51,7 @@ impl PageBudget {
 pub struct ConnectorCall {
     store: Store<GuestState>,
     bindings: ConnectorComponent,
+    incremental: Option<IncrementalGuest>,
     timeout: Duration,
     budget: PageBudget,
     stats: Arc<CallStats>,
@@ -61,6 +62,16 @@ pub struct ConnectorCall {
 macro_rules! guest_call {
     ($self:ident, $what:expr, $method:ident ( $($arg:expr),* )) => {{
         let guest = $self.bindings.idgov_connector_connector();
+        guest_call!(@run $self, guest, $what, $method($($arg),*))
+    }};
+    (@incremental $self:ident, $what:expr, $method:ident ( $($arg:expr),* )) => {{
+        let Some(guest) = $self.incremental.as_ref() else {
+            bail!("the connector does not support incremental sync (it does not export idgov:connector/incremental)");
+        };
+        guest_call!(@run $self, guest, $what, $method($($arg),*))
+    }};
+    (@run $self:ident, $guest:ident, $what:expr, $method:ident ( $($arg:expr),* )) => {{
+        let guest = $guest;
         let call = with_cpu_time(guest.$method(&mut $self.store, $($arg),*));
         // The epoch deadline stops a running guest; this stops one waiting on the host (a slow
         // answer) just as surely.
@@ -87,11 +98,20 @@ impl ConnectorCall {
     pub(super) fn new(
         store: Store<GuestState>,
         bindings: ConnectorComponent,
+        incremental: Option<IncrementalGuest>,
         limits: SandboxLimits,
         slot: OwnedSemaphorePermit,
         stats: Arc<CallStats>,
     ) -> Self {
-        ConnectorCall { store, bindings, timeout: limits.call_timeout, budget: PageBudget::DEFAULT, stats, _slot: slot }
+        ConnectorCall {
+            store,
+            bindings,
+            incremental,
+            timeout: limits.call_timeout,
+            budget: PageBudget::DEFAULT,
+            stats,
+            _slot: slot,
+        }
     }
 
     pub async fn metadata(mut self) -> anyhow::Result<ConnectorMetadata> {
@@ -175,5 +195,39 @@ impl ConnectorCall {
         principal: &ResourceRef,
     ) -> anyhow::Result<Result<ProvisionResult, ConnectorError>> {
         guest_call!(self, format!("revoke of {entitlement_id}"), call_revoke(config, entitlement_id, principal))
+    }
+
+    /// The resource types whose changes `list-changes` reports.
+    pub async fn tracked_types(mut self, config: &[ConfigValue]) -> anyhow::Result<Vec<TrackedType>> {
+        guest_call!(@incremental self, "tracked-types", call_tracked_types(config))
+    }
+
+    pub async fn list_changes(
+        mut self,
+        config: &[ConfigValue],
+        resource_type: &str,
+        delta_token: Option<&str>,
+        page_token: Option<&str>,
+    ) -> anyhow::Result<Result<ChangePage, ConnectorError>> {
+        let what = format!("list-changes of {resource_type}");
+        let answer =
+            guest_call!(@incremental self, what, call_list_changes(config, resource_type, delta_token, page_token))?;
+        if let Ok(page) = &answer {
+            let items = page.upserted.len() + page.removed.len() + page.grants_added.len() + page.grants_removed.len();
+            let bytes = page.upserted.iter().map(resource_bytes).sum::<usize>()
+                + page.removed.iter().map(String::len).sum::<usize>()
+                + page
+                    .grants_added
+                    .iter()
+                    .map(|grant| grant.id.len() + grant.entitlement_id.len() + grant.principal.id.len())
+                    .sum::<usize>()
+                + page
+                    .grants_removed
+                    .iter()
+                    .map(|removal| removal.entitlement_id.len() + removal.principal_id.len())
+                    .sum::<usize>();
+            self.budget.check(&what, items, bytes)?;
+        }
+        Ok(answer)
     }
 }

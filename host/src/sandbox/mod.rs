@@ -37,6 +37,21 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+/// The optional `incremental` interface, bound separately so that a component without it still
+/// loads: its presence is looked up in the component's exports (see `ConnectorRuntime::load`).
+mod incremental_bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "incremental-connector-component",
+        exports: { default: async },
+        with: { "idgov:connector/types": super::idgov::connector::types },
+    });
+}
+
+pub use incremental_bindings::exports::idgov::connector::incremental::{
+    ChangePage, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
+};
+
 pub use exports::idgov::connector::connector::{
     ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult, ResourcePage,
 };
@@ -98,7 +113,10 @@ impl Default for RuntimeOptions {
 /// A compiled, pre-linked connector, ready to be instantiated per call.
 pub struct ConnectorRuntime {
     engine: Engine,
-    pre: ConnectorComponentPre<GuestState>,
+    pre: wasmtime::component::InstancePre<GuestState>,
+    indices: ConnectorComponentIndices,
+    /// Set when the component exports `idgov:connector/incremental`.
+    incremental: Option<IncrementalIndices>,
     limits: SandboxLimits,
     call_slots: Arc<Semaphore>,
     compiled_from: CompiledFrom,
@@ -121,18 +139,27 @@ impl ConnectorRuntime {
         let instance_pre = linker.instantiate_pre(&component).map_err(|err| {
             anyhow!("the component imports something this host does not provide (only WASI 0.2 is available): {err:#}")
         })?;
-        let pre = ConnectorComponentPre::new(instance_pre)
+        let indices = ConnectorComponentIndices::new(&instance_pre)
             .map_err(|err| anyhow!("the component does not export the idgov:connector world: {err:#}"))?;
+        // Optional: a component without it (or with an incompatible one) is synced in full.
+        let incremental = IncrementalIndices::new(&instance_pre).ok();
         let ticker = EpochTicker::start(engine.clone());
         Ok(ConnectorRuntime {
             engine,
-            pre,
+            pre: instance_pre,
+            indices,
+            incremental,
             limits: options.limits,
             call_slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
             compiled_from,
             ticker: Some(ticker),
             stats: Arc::new(CallStats::default()),
         })
+    }
+
+    /// Whether the component exports the `incremental` interface.
+    pub fn supports_incremental(&self) -> bool {
+        self.incremental.is_some()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -175,13 +202,23 @@ impl ConnectorRuntime {
                 Ok(wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
             }
         });
-        let bindings = self
+        let instance = self
             .pre
             .instantiate_async(&mut store)
             .await
             .map_err(|err| anyhow!("cannot instantiate the connector: {err:#}"))?;
+        let bindings = self
+            .indices
+            .load(&mut store, &instance)
+            .map_err(|err| anyhow!("the component does not export the idgov:connector world: {err:#}"))?;
+        let incremental = match &self.incremental {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(|err| {
+                anyhow!("the component's incremental interface does not match the contract: {err:#}")
+            })?),
+            None => None,
+        };
         self.stats.record_instantiation(started.elapsed());
-        Ok(ConnectorCall::new(store, bindings, self.limits, slot, self.stats.clone()))
+        Ok(ConnectorCall::new(store, bindings, incremental, self.limits, slot, self.stats.clone()))
     }
 }
 

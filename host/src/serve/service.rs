@@ -203,6 +203,7 @@ impl Service {
             strict: config.strict.unwrap_or(self.run.strict),
             workers: usize::from(self.run.workers),
             show_progress: false,
+            full: self.run.full,
         }
         .run()
         .await

@@ -6,6 +6,7 @@
 //! checkpoint saying which page comes next, so a killed sync resumes where it stopped.
 
 mod audit;
+mod changes;
 mod schema;
 mod writer;
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::sandbox::{EntitlementPurpose, NoticeKind};
 pub use audit::{AuditRecord, append_audit, lock_output};
+pub use changes::{DeltaState, previous_delta_state};
 pub use writer::{ListingProgress, PageProgress, SnapshotWriter, SyncCounts};
 
 pub fn purpose_name(purpose: EntitlementPurpose) -> &'static str {

@@ -27,7 +27,26 @@ CREATE TABLE IF NOT EXISTS sync_progress (
     listing TEXT NOT NULL, scope TEXT NOT NULL, next_page_token TEXT, done INTEGER NOT NULL,
     PRIMARY KEY (listing, scope));
 CREATE TABLE IF NOT EXISTS sync_checkpoint (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS delta_tokens (resource_type TEXT PRIMARY KEY, token TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS incremental_state (
+    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, config_fingerprint TEXT NOT NULL);
 CREATE TABLE sync_runs (
     id INTEGER PRIMARY KEY, connector TEXT NOT NULL, connector_version TEXT NOT NULL,
     started_at TEXT NOT NULL, finished_at TEXT, requests INTEGER, throttled INTEGER, duplicates INTEGER);
+";
+
+/// Tables a snapshot written by an older version may lack; an incremental sync adds them to
+/// its copy of the previous snapshot.
+pub const SCHEMA_IF_MISSING: &str = "
+CREATE TABLE IF NOT EXISTS delta_tokens (resource_type TEXT PRIMARY KEY, token TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS incremental_state (
+    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, config_fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS provisioning_audit (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, entitlement_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL, principal_id TEXT NOT NULL, outcome TEXT NOT NULL, grant_id TEXT,
+    request_id TEXT, error TEXT, retried INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS sync_progress (
+    listing TEXT NOT NULL, scope TEXT NOT NULL, next_page_token TEXT, done INTEGER NOT NULL,
+    PRIMARY KEY (listing, scope));
+CREATE TABLE IF NOT EXISTS sync_checkpoint (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";

@@ -47,7 +47,7 @@ pub struct SyncCounts {
 
 /// Where a sync writes while it runs, and the file it replaces when it completes.
 pub struct SnapshotWriter {
-    connection: Connection,
+    pub(super) connection: Connection,
     partial: PathBuf,
     output: PathBuf,
     duplicates: u64,
@@ -60,13 +60,7 @@ impl SnapshotWriter {
     /// Opens the partial snapshot for `output`: the one a killed sync with the same
     /// `fingerprint` (connector, version, configuration) left less than an hour ago, or a new one.
     pub fn open(output: &Path, fingerprint: &str) -> anyhow::Result<Self> {
-        let directory = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if !directory.is_dir() {
-            bail!("the output directory {} does not exist: create it or choose another --output", directory.display());
-        }
-        let file_name =
-            output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
-        let partial = directory.join(format!(".{}.partial", file_name.to_string_lossy()));
+        let partial = partial_path(output)?;
         let sync_lock = lock_sync(&partial)?;
         let resumed = is_resumable(&partial, fingerprint);
         if !resumed {
@@ -92,6 +86,45 @@ impl SnapshotWriter {
             resumed,
             _sync_lock: sync_lock,
         })
+    }
+
+    /// Opens a partial snapshot for `output` that starts as a copy of `output` (an incremental
+    /// sync applies changes to the previous snapshot). It stores no fingerprint, so a killed
+    /// incremental sync is never resumed: the next run copies the previous snapshot again.
+    pub fn open_copy(output: &Path) -> anyhow::Result<Self> {
+        let partial = partial_path(output)?;
+        let sync_lock = lock_sync(&partial)?;
+        for leftover in sqlite_files(&partial) {
+            let _ = std::fs::remove_file(leftover);
+        }
+        {
+            // Audit writers change the output in place: copy it between their writes, not during one.
+            let _lock = lock_output(output)?;
+            std::fs::copy(output, &partial).with_context(|| {
+                format!(
+                    "cannot copy {} to {}: check the output directory is writable",
+                    output.display(),
+                    partial.display()
+                )
+            })?;
+        }
+        let connection = Connection::open(&partial)
+            .with_context(|| format!("cannot open {}: check the output directory is writable", partial.display()))?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
+        Ok(SnapshotWriter {
+            connection,
+            partial,
+            output: output.to_path_buf(),
+            duplicates: 0,
+            resumed: false,
+            _sync_lock: sync_lock,
+        })
+    }
+
+    /// True when `output` has a partial snapshot that `open` with this fingerprint would resume
+    /// (an interrupted full sync, which is finished before any incremental one).
+    pub fn resumable(output: &Path, fingerprint: &str) -> bool {
+        partial_path(output).is_ok_and(|partial| is_resumable(&partial, fingerprint))
     }
 
     /// True when this sync continues one that was interrupted.
@@ -319,9 +352,9 @@ impl SnapshotWriter {
         self.connection.execute_batch(
             "DELETE FROM sync_progress;
              DELETE FROM sync_checkpoint;
-             CREATE INDEX grants_by_entitlement ON grants (entitlement_id);
-             CREATE INDEX grants_by_principal ON grants (principal_type, principal_id);
-             CREATE INDEX entitlements_by_resource ON entitlements (resource_type, resource_id);",
+             CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
+             CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
+             CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
         )?;
         // The audit trail of grants and revokes lives in the snapshot file but outlives each
         // snapshot: copy it from the file we replace, holding the lock that audit writers take.
@@ -350,6 +383,17 @@ impl SnapshotWriter {
             .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
         Ok(())
     }
+}
+
+/// `.<name>.partial` beside the output.
+fn partial_path(output: &Path) -> anyhow::Result<PathBuf> {
+    let directory = output.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !directory.is_dir() {
+        bail!("the output directory {} does not exist: create it or choose another --output", directory.display());
+    }
+    let file_name =
+        output.file_name().context("the output path has no file name: give a file, e.g. --output sync.db")?;
+    Ok(directory.join(format!(".{}.partial", file_name.to_string_lossy())))
 }
 
 /// The partial file and SQLite's companions of it.

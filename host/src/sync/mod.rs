@@ -6,7 +6,11 @@
 //! the same time. Each call runs in a fresh sandbox instance; at most `workers` calls run at
 //! once, across all listings, and each listing reads its resources from the snapshot a batch
 //! at a time, so memory stays bounded by pages in flight, not by the tenant.
+//!
+//! When the output allows it, the run is incremental instead (see `incremental`): the same
+//! primitives, applied to a copy of the previous snapshot.
 
+mod incremental;
 mod progress;
 pub mod summary;
 
@@ -27,8 +31,9 @@ use crate::sandbox::{
 };
 use crate::store::{ListingProgress, PageProgress, SnapshotWriter};
 use crate::tenant::token_scopes;
+use incremental::{DeltaPlan, Incremental, RunStart};
 pub use progress::SyncProgress;
-pub use summary::SyncSummary;
+pub use summary::{SyncMode, SyncSummary};
 
 pub struct SyncJob {
     pub runtime: Arc<ConnectorRuntime>,
@@ -40,6 +45,8 @@ pub struct SyncJob {
     /// Resources worked on at once (each in its own sandbox).
     pub workers: usize,
     pub show_progress: bool,
+    /// Re-read everything even when the output allows an incremental sync.
+    pub full: bool,
 }
 
 const BATCH: usize = 256;
@@ -54,30 +61,56 @@ impl SyncJob {
         let scopes = token_scopes(&metadata, &self.config);
         self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
 
-        let writer = SnapshotWriter::open(&self.output, &fingerprint(&metadata, &self.config))?;
+        let order = sync_order(&metadata.resource_types)?;
+        let delta = self.delta_plan(&metadata, &order).await?;
+        let run = RunStart { started, calls_before, started_at: &started_at, metadata: &metadata, order: &order };
+        // An interrupted full sync is resumed before any incremental sync is considered.
+        let resumable = SnapshotWriter::resumable(&self.output, &fingerprint(&metadata, &self.config));
+        if let Some(previous) = delta.previous.as_ref().filter(|_| !self.full && !resumable) {
+            match self.run_incremental(&run, &delta, previous).await? {
+                Some(summary) => return Ok(summary),
+                None => {
+                    tracing::warn!("a delta token has expired (the identity system answered 410): running a full sync");
+                    return self.run_full(&run, &delta, SyncMode::FullAfterExpiredToken).await;
+                }
+            }
+        }
+        if self.full && delta.previous.is_some() {
+            tracing::info!("--full: re-reading everything although the output allows an incremental sync");
+        }
+        self.run_full(&run, &delta, SyncMode::Full).await
+    }
+
+    async fn run_full(&self, run: &RunStart<'_>, delta: &DeltaPlan, mode: SyncMode) -> anyhow::Result<SyncSummary> {
+        let metadata = run.metadata;
+        let mut writer = SnapshotWriter::open(&self.output, &fingerprint(metadata, &self.config))?;
         if writer.resumed() {
             tracing::info!(output = %self.output.display(), "resuming the interrupted sync from its last checkpoint");
+        } else if let Some(tokens) = self.start_tracking(&delta.tracked).await {
+            // Tokens for "now" are taken before the listing (and kept in the partial file, so a
+            // resumed run uses them too): changes made while it runs are reported again by the
+            // next incremental sync (applying a change twice is harmless).
+            writer.write_delta_state(&delta.state_with(tokens))?;
         }
-        writer.record_run_start(&metadata.name, &metadata.version, &started_at)?;
-        let order = sync_order(&metadata.resource_types)?;
+        writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
         let progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
-        let run = SyncRun {
-            job: &self,
-            writer: &writer,
-            progress: &progress,
-            calls: Semaphore::new(self.workers.max(1)),
-            types: &order,
-        };
-        let roots = order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| run.sync_type(kind));
+        let sync = SyncRun::new(self, &writer, &progress, run.order, None);
+        let roots = run.order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| sync.sync_type(kind));
         futures::future::try_join_all(roots).await?;
         progress.finish();
 
         let writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
+        self.finish(run, mode, writer)
+    }
+
+    /// Counts the snapshot, applies `--strict`, then puts the snapshot in place of the output.
+    fn finish(&self, run: &RunStart<'_>, mode: SyncMode, writer: SnapshotWriter) -> anyhow::Result<SyncSummary> {
         let stats = self.gateway.stats();
         let counts = writer.counts()?;
         let summary = SyncSummary {
+            mode,
             resumed: writer.resumed(),
             resources: counts.resources,
             entitlements: counts.entitlements,
@@ -87,9 +120,9 @@ impl SyncJob {
             requests: stats.requests(),
             throttled: stats.throttled(),
             resource_units: stats.resource_units(),
-            sandbox: self.runtime.stats().times().since(&calls_before),
+            sandbox: self.runtime.stats().times().since(&run.calls_before),
             duplicates: writer.duplicates(),
-            elapsed: started.elapsed(),
+            elapsed: run.started.elapsed(),
         };
         if self.strict && !summary.gaps.is_empty() {
             writer.discard();
@@ -156,19 +189,41 @@ struct SyncRun<'a> {
     calls: Semaphore,
     /// Syncable types, parents before the types listed under them.
     types: &'a [ResourceType],
+    /// Set in an incremental run: what the delta queries already told.
+    incremental: Option<&'a Incremental>,
 }
 
-impl SyncRun<'_> {
+impl<'a> SyncRun<'a> {
+    fn new(
+        job: &'a SyncJob,
+        writer: &'a Mutex<SnapshotWriter>,
+        progress: &'a SyncProgress,
+        types: &'a [ResourceType],
+        incremental: Option<&'a Incremental>,
+    ) -> Self {
+        SyncRun { job, writer, progress, calls: Semaphore::new(job.workers.max(1)), types, incremental }
+    }
+
     /// Lists the resources of `kind`; then, at once, their entitlements and grants and the
     /// types listed under `kind`.
     fn sync_type<'s>(&'s self, kind: &'s ResourceType) -> BoxFuture<'s, anyhow::Result<()>> {
         async move {
-            let phase = format!("{} resources", kind.id);
-            self.progress.start_phase(&phase);
-            self.list_resources_of(kind, &phase).await?;
-            self.progress.finish_phase(&phase);
+            // An incremental run has applied the changes of a tracked type already.
+            let tracked = self.incremental.and_then(|incremental| incremental.tracked(kind));
+            if tracked.is_none() {
+                let phase = format!("{} resources", kind.id);
+                self.progress.start_phase(&phase);
+                self.list_resources_of(kind, &phase).await?;
+                self.progress.finish_phase(&phase);
+            }
             let children = self.types.iter().filter(|child| child.listed_under.as_deref() == Some(kind.id.as_str()));
-            let mut work = vec![self.list_access_of(kind).boxed()];
+            let access = match (tracked, self.incremental) {
+                (Some(tracked), Some(incremental)) if tracked.grants_tracked => {
+                    self.list_entitlements_of_changed(kind, incremental).boxed()
+                }
+                _ => self.list_access_of(kind).boxed(),
+            };
+            let mut work = vec![access];
             work.extend(children.map(|child| self.sync_type(child)));
             futures::future::try_join_all(work).await.map(|_| ())
         }
@@ -266,7 +321,7 @@ impl SyncRun<'_> {
         let phase_name = phase.as_str();
         self.resources(&kind.id)
             .try_for_each_concurrent(self.job.workers.max(1), |resource| async move {
-                let written = self.list_access_of_resource(&resource).await?;
+                let written = self.list_access_of_resource(&resource, AccessListing::BOTH).await?;
                 self.progress.page(phase_name, written as usize);
                 Ok(())
             })
@@ -277,11 +332,11 @@ impl SyncRun<'_> {
 
     /// Entitlements, then grants, of one resource, written page by page, each page with its
     /// checkpoint. Returns how many objects were written.
-    async fn list_access_of_resource(&self, resource: &Resource) -> anyhow::Result<u64> {
+    async fn list_access_of_resource(&self, resource: &Resource, listings: &[AccessListing]) -> anyhow::Result<u64> {
         let mut written = 0;
         let about = Some((resource.resource_type.as_str(), resource.id.as_str()));
         let scope = format!("{}:{}", resource.resource_type, resource.id);
-        for listing in [AccessListing::Entitlements, AccessListing::Grants] {
+        for &listing in listings {
             let checkpoint_name = listing.name();
             let mut token = match lock(self.writer)?.progress(checkpoint_name, &scope)? {
                 ListingProgress::Done => continue,
@@ -421,6 +476,8 @@ enum AccessListing {
 }
 
 impl AccessListing {
+    const BOTH: &'static [AccessListing] = &[AccessListing::Entitlements, AccessListing::Grants];
+
     fn name(self) -> &'static str {
         match self {
             AccessListing::Entitlements => "entitlements",

@@ -8,8 +8,30 @@ use serde_json::json;
 
 use crate::sandbox::{CallTimes, Notice};
 
+/// How a sync read the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Everything was listed.
+    Full,
+    /// The previous snapshot plus the changes since it (and what changes cannot tell, re-listed).
+    Incremental,
+    /// Everything was listed because the previous snapshot's delta token had expired.
+    FullAfterExpiredToken,
+}
+
+impl SyncMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Full => "full",
+            SyncMode::Incremental => "incremental",
+            SyncMode::FullAfterExpiredToken => "full (delta token expired)",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SyncSummary {
+    pub mode: SyncMode,
     /// True when this run continued an interrupted one from its checkpoint.
     pub resumed: bool,
     /// Resources per resource type.
@@ -45,6 +67,7 @@ impl SyncSummary {
     /// The figures a benchmark or a monitoring job reads (`sync --stats-json`).
     pub fn stats_json(&self) -> serde_json::Value {
         json!({
+            "mode": self.mode.name(),
             "resumed": self.resumed,
             "resources": self.resources,
             "entitlements": self.entitlements,
@@ -77,6 +100,7 @@ fn peak_rss_bytes() -> Option<u64> {
 
 impl fmt::Display for SyncSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "sync:                      {}", self.mode.name())?;
         if self.resumed {
             writeln!(f, "resumed an interrupted sync from its checkpoint")?;
         }

@@ -41,6 +41,7 @@ pub(crate) struct Shared {
     pub faults: Faults,
     pub log: RequestLog,
     pub page_tokens: PageTokens,
+    pub delta: crate::graph::delta::DeltaStore,
     pub arm_page_size: AtomicUsize,
     pub login_url: String,
     pub graph_url: String,
@@ -103,6 +104,7 @@ impl FakeAzure {
             faults: Faults::default(),
             log: RequestLog::default(),
             page_tokens: PageTokens::new(random_u64()),
+            delta: Default::default(),
             arm_page_size: AtomicUsize::new(DEFAULT_ARM_PAGE_SIZE),
             login_url: url(&login),
             graph_url: url(&graph),
@@ -182,7 +184,13 @@ impl FakeAzure {
         lock(&self.shared.directory).tenant.clone()
     }
 
-    /// Changes the tenant between syncs.
+    /// Forgets every delta token issued so far: the next delta request with one answers
+    /// 410 `syncStateNotFound`, as Graph does when a token is too old.
+    pub fn expire_delta_tokens(&self) {
+        self.shared.delta.expire_all();
+    }
+
+    /// Changes the tenant between syncs (delta queries see the changes).
     pub fn mutate(&self, change: impl FnOnce(&mut Tenant)) {
         let mut directory = lock(&self.shared.directory);
         change(&mut directory.tenant);

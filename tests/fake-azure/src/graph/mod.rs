@@ -2,6 +2,7 @@
 //! provisioning writes, behind Graph's authentication, throttling and error conventions.
 
 mod collection;
+pub(crate) mod delta;
 mod entities;
 mod error;
 mod filter;
@@ -182,6 +183,9 @@ fn route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError
     match path.as_slice() {
         ["organization"] if get => reads::organization(&call),
         ["users"] if get => reads::users(&call, false),
+        ["users", "delta"] if get => delta::serve(&call, delta::DeltaCollection::Users),
+        ["groups", "delta"] if get => delta::serve(&call, delta::DeltaCollection::Groups),
+        ["serviceprincipals", "delta"] if get => delta::serve(&call, delta::DeltaCollection::ServicePrincipals),
         ["users", "$count"] if get => reads::users(&call, true),
         ["users", _] if get => reads::user(&call, id(1)),
         ["users", _, "mailboxsettings"] if get => reads::mailbox_settings(&call, id(1), false),

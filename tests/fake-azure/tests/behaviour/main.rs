@@ -2,6 +2,7 @@
 
 mod advanced_queries;
 mod client;
+mod delta;
 mod directory_reads;
 mod examples;
 mod faults;

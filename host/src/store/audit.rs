@@ -5,21 +5,28 @@ use std::path::Path;
 use anyhow::Context as _;
 use rusqlite::{Connection, params};
 
-use super::schema::SCHEMA;
+use super::schema::create_schema;
 
 /// An exclusive lock on `<output>.lock`, held while the snapshot file is replaced or an audit
 /// row is written, so neither loses the other's work.
 pub fn lock_output(output: &Path) -> anyhow::Result<std::fs::File> {
-    let mut name = output.as_os_str().to_owned();
+    let (file, name) = open_lock_file(output)?;
+    file.lock().with_context(|| format!("cannot lock {}", name.display()))?;
+    Ok(file)
+}
+
+/// Opens (creating it) the lock file `<path>.lock`; the caller decides how to lock it.
+pub(super) fn open_lock_file(path: &Path) -> anyhow::Result<(std::fs::File, std::path::PathBuf)> {
+    let mut name = path.as_os_str().to_owned();
     name.push(".lock");
+    let name = std::path::PathBuf::from(name);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&name)
-        .with_context(|| format!("cannot open the lock file {}", Path::new(&name).display()))?;
-    file.lock().with_context(|| format!("cannot lock {}", Path::new(&name).display()))?;
-    Ok(file)
+        .with_context(|| format!("cannot open the lock file {}", name.display()))?;
+    Ok((file, name))
 }
 
 /// One grant or revoke, as the audit trail keeps it.
@@ -47,7 +54,7 @@ pub fn append_audit(output: &Path, record: &AuditRecord<'_>) -> anyhow::Result<(
             row.get::<_, i64>(0).map(|count| count > 0)
         })?;
     if !has_schema {
-        connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+        create_schema(&connection).context("cannot create the snapshot schema")?;
     }
     connection.execute(
         "INSERT INTO provisioning_audit (at, action, entitlement_id, principal_type, principal_id, outcome, grant_id, request_id, error, retried)

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::audit::lock_output;
-use super::schema::SCHEMA;
+use super::audit::{lock_output, open_lock_file};
+use super::schema::create_schema;
 use super::{notice_kind_name, purpose_name};
 use crate::sandbox::{Entitlement, Grant, Notice, NoticeKind, Resource, ResourceRef, ResourceType};
 
@@ -74,7 +74,7 @@ impl SnapshotWriter {
         // needs no durability against power loss (the previous snapshot is still in place).
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
         if !resumed {
-            connection.execute_batch(SCHEMA).context("cannot create the snapshot schema")?;
+            create_schema(&connection).context("cannot create the snapshot schema")?;
             connection
                 .execute("INSERT INTO sync_checkpoint (key, value) VALUES ('fingerprint', ?1)", params![fingerprint])?;
         }
@@ -407,22 +407,13 @@ fn sqlite_files(partial: &Path) -> [PathBuf; 3] {
 }
 
 fn lock_sync(partial: &Path) -> anyhow::Result<File> {
-    let mut name = partial.as_os_str().to_owned();
-    name.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&name)
-        .with_context(|| format!("cannot open the lock file {}", Path::new(&name).display()))?;
+    let (file, name) = open_lock_file(partial)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
             bail!("another sync is writing {} right now: wait for it to finish", partial.display())
         }
-        Err(std::fs::TryLockError::Error(err)) => {
-            Err(err).with_context(|| format!("cannot lock {}", Path::new(&name).display()))
-        }
+        Err(std::fs::TryLockError::Error(err)) => Err(err).with_context(|| format!("cannot lock {}", name.display())),
     }
 }
 

@@ -28,9 +28,9 @@ use crate::graph::{Graph, segment};
 use crate::http::{ApiRequest, Verb, call_label};
 use crate::ids::{DEFAULT_ACCESS_APP_ROLE, EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::notices::{gap, gap_if_forbidden};
-use crate::paging::{PageToken, Phase, following};
+use crate::paging::{PageToken, Phase};
 use crate::principals::{
-    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, holders_page, listed_owners,
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, finish_grant_page, holders_page,
 };
 use crate::provisioning::{add_reference, creation_outcome, outcome, remove_reference};
 
@@ -321,21 +321,8 @@ pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>)
             }
         }
     };
-    if token.phase == Phase::AppRoleAssignments
-        && next_link.is_none()
-        && let Some(owners) = listed_owners(application)
-    {
-        let owners_id = EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
-        for owner in &owners {
-            sink.add(&owners_id, resolver.directory_object(owner)?);
-        }
-        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
-    }
-    Ok(GrantPage {
-        items: sink.items,
-        next_page_token: following(GRANT_PHASES, token.phase, next_link),
-        notices: sink.notices,
-    })
+    let owners_id = EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
+    finish_grant_page(sink, &mut resolver, application, &owners_id, GRANT_PHASES, token.phase, next_link)
 }
 
 pub fn grant(

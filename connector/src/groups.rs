@@ -20,7 +20,7 @@ use crate::graph::{Graph, segment};
 use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
 use crate::paging::{PageToken, Phase, following};
 use crate::principals::{
-    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, holders_page, listed_owners,
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, finish_grant_page, holders_page,
 };
 use crate::provisioning::{add_reference, remove_reference};
 
@@ -174,21 +174,8 @@ pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Re
     let mut resolver = PrincipalResolver::new(&graph);
     let mut sink = GrantSink::default();
     let next_link = holders_page(&graph, &mut resolver, url, &entitlement_id, READ_MEMBERS, &mut sink)?;
-    if token.phase == Phase::Members
-        && next_link.is_none()
-        && let Some(owners) = listed_owners(group)
-    {
-        let owners_id = EntitlementId::new(ResourceType::Group, &group.id, Slug::Owners).render();
-        for owner in &owners {
-            sink.add(&owners_id, resolver.directory_object(owner)?);
-        }
-        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
-    }
-    Ok(GrantPage {
-        items: sink.items,
-        next_page_token: following(GRANT_PHASES, token.phase, next_link),
-        notices: sink.notices,
-    })
+    let owners_id = EntitlementId::new(ResourceType::Group, &group.id, Slug::Owners).render();
+    finish_grant_page(sink, &mut resolver, group, &owners_id, GRANT_PHASES, token.phase, next_link)
 }
 
 /// `POST /v1.0/groups/{id}/{members|owners}/$ref`.

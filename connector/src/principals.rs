@@ -8,10 +8,11 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::contract::{ConnectorError, Grant, Notice, Resource, ResourceRef};
+use crate::contract::{ConnectorError, Grant, GrantPage, Notice, Resource, ResourceRef};
 use crate::graph::{Graph, segment};
 use crate::ids::{PrincipalType, grant_id};
 use crate::notices::unsupported_principal;
+use crate::paging::{Phase, following};
 
 /// A directory object as collections of members, owners and expanded principals give it (and
 /// as a group's profile carries its owners, in the same shape).
@@ -148,6 +149,30 @@ struct OwnersProfile {
 /// unreadable profile counts as carrying none.
 pub fn listed_owners(resource: &Resource) -> Option<Vec<DirectoryObject>> {
     serde_json::from_str::<OwnersProfile>(&resource.profile_json).ok()?.owners
+}
+
+/// Ends a page of a resource's grants, whose phases are `phases` (owners last). When the
+/// phase before owners has just read its last page and the listed resource carried its
+/// complete owners, they are added here and the owners listing is skipped.
+pub fn finish_grant_page(
+    mut sink: GrantSink,
+    resolver: &mut PrincipalResolver<'_>,
+    resource: &Resource,
+    owners_entitlement_id: &str,
+    phases: &[Phase],
+    phase: Phase,
+    next_link: Option<String>,
+) -> Result<GrantPage, ConnectorError> {
+    if phases.first() == Some(&phase)
+        && next_link.is_none()
+        && let Some(owners) = listed_owners(resource)
+    {
+        for owner in &owners {
+            sink.add(owners_entitlement_id, resolver.directory_object(owner)?);
+        }
+        return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
+    }
+    Ok(GrantPage { items: sink.items, next_page_token: following(phases, phase, next_link), notices: sink.notices })
 }
 
 /// Collects the grants (and notices) of one page.

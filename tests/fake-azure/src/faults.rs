@@ -18,8 +18,10 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Fragments match in any case: Graph and ARM read paths case-insensitively, so a client's
+    /// spelling must not decide whether it is denied.
     pub fn forbid(&self, path_fragment: &str) {
-        lock(&self.settings).forbidden_fragments.push(path_fragment.to_owned());
+        lock(&self.settings).forbidden_fragments.push(path_fragment.to_ascii_lowercase());
     }
 
     pub fn fail_after(&self, requests: usize, status: u16) {
@@ -42,6 +44,7 @@ impl Faults {
     }
 
     pub fn is_forbidden(&self, path: &str) -> bool {
+        let path = path.to_ascii_lowercase();
         lock(&self.settings).forbidden_fragments.iter().any(|fragment| path.contains(fragment.as_str()))
     }
 }

@@ -60,7 +60,7 @@ pub struct Group {
     pub owners: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServicePrincipal {
     pub id: String,
     pub app_id: String,
@@ -77,7 +77,7 @@ pub struct ServicePrincipal {
     pub app_role_assigned_to: Vec<AppRoleAssignment>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppRole {
     pub id: String,
     pub display_name: String,
@@ -88,7 +88,7 @@ pub struct AppRole {
     pub is_enabled: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppRoleAssignment {
     /// Opaque base64url string, not a GUID (as Graph issues them).
     pub id: String,

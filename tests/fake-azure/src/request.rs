@@ -61,6 +61,11 @@ impl Query {
         self.pairs.iter().find(|(name, _)| name.trim().eq_ignore_ascii_case(key)).map(|(_, value)| value.as_str())
     }
 
+    /// The decoded parameter names, as written.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(name, _)| name.trim())
+    }
+
     /// The raw query without `key`, for building a nextLink that repeats the original query.
     pub fn raw_without(&self, key: &str) -> String {
         self.raw

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::access_tokens::{AccessTokens, Audience, TokenProblem};
 use crate::directory::Directory;
 use crate::faults::Faults;
+use crate::graph::audit_log::AuditLog;
 use crate::ids::random_u64;
 use crate::model::Tenant;
 use crate::paging::PageTokens;
@@ -42,6 +43,7 @@ pub(crate) struct Shared {
     pub log: RequestLog,
     pub page_tokens: PageTokens,
     pub delta: crate::graph::delta::DeltaStore,
+    pub audit_log: AuditLog,
     pub arm_page_size: AtomicUsize,
     pub login_url: String,
     pub graph_url: String,
@@ -97,14 +99,17 @@ impl FakeAzure {
         let graph = bind("Graph").await?;
         let arm = bind("ARM").await?;
         let url = |(_, address): &(TcpListener, SocketAddr)| format!("http://{address}");
+        let directory = Directory::new(tenant);
+        let audit_log = AuditLog::new(&directory);
         let shared = Arc::new(Shared {
-            directory: Mutex::new(Directory::new(tenant)),
+            directory: Mutex::new(directory),
             tokens: AccessTokens::default(),
             throttle: Throttle::default(),
             faults: Faults::default(),
             log: RequestLog::default(),
             page_tokens: PageTokens::new(random_u64()),
             delta: Default::default(),
+            audit_log,
             arm_page_size: AtomicUsize::new(DEFAULT_ARM_PAGE_SIZE),
             login_url: url(&login),
             graph_url: url(&graph),
@@ -164,7 +169,8 @@ impl FakeAzure {
         self.shared.throttle.resource_units_spent()
     }
 
-    /// Graph/ARM requests whose path contains `path_fragment` answer 403 the way each API does.
+    /// Graph/ARM requests whose path contains `path_fragment` (in any case, as both APIs read
+    /// paths) answer 403 the way each API does: `forbid("auditLogs")` denies the audit log.
     pub fn forbid(&self, path_fragment: &str) {
         self.shared.faults.forbid(path_fragment);
     }
@@ -190,11 +196,20 @@ impl FakeAzure {
         self.shared.delta.expire_all();
     }
 
-    /// Changes the tenant between syncs (delta queries see the changes).
+    /// Changes the tenant between syncs. Delta queries see the changes, and the directory audit
+    /// log records an event for each change to a service principal (its profile, owners and
+    /// app-role assignments, its creation or deletion), as Graph writes do.
     pub fn mutate(&self, change: impl FnOnce(&mut Tenant)) {
         let mut directory = lock(&self.shared.directory);
         change(&mut directory.tenant);
         directory.reindex();
+        self.shared.audit_log.record_changes(&directory);
+    }
+
+    /// Directory audit events are served only `latency` after they happened, keeping their
+    /// original `activityDateTime`, as Entra's audit log arrives minutes late. Zero by default.
+    pub fn audit_latency(&self, latency: std::time::Duration) {
+        self.shared.audit_log.set_latency(latency);
     }
 }
 

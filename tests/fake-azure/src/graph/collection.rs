@@ -140,7 +140,7 @@ pub fn selection(call: &GraphCall, spec: &CollectionSpec) -> Result<Option<Vec<S
     Ok((!names.is_empty()).then_some(names))
 }
 
-fn page_size(call: &GraphCall) -> Result<usize, GraphError> {
+pub fn page_size(call: &GraphCall) -> Result<usize, GraphError> {
     match call.request.query.get("$top") {
         None => Ok(DEFAULT_TOP),
         Some(text) => text.trim().parse::<usize>().ok().filter(|top| (1..=MAX_TOP).contains(top)).ok_or_else(|| {

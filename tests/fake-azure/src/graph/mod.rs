@@ -1,6 +1,8 @@
-//! Microsoft Graph (`/v1.0`, with `/beta` as an alias): directory reads, role management, and the
-//! provisioning writes, behind Graph's authentication, throttling and error conventions.
+//! Microsoft Graph (`/v1.0`, with `/beta` as an alias): directory reads, role management, the
+//! provisioning writes and the directory audit log, behind Graph's authentication, throttling
+//! and error conventions.
 
+pub(crate) mod audit_log;
 mod collection;
 pub(crate) mod delta;
 mod entities;
@@ -72,7 +74,7 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
 
     let mut response = match shared.admit(request, Audience::Graph) {
         Err(refusal) => refusal_response(shared, refusal, &request_id, &client_request_id, &error_response),
-        Ok(()) => match route(shared, request) {
+        Ok(()) => match audited_route(shared, request) {
             Ok(GraphReply::Json(status, body)) => {
                 (status, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response()
             }
@@ -162,6 +164,16 @@ fn refusal_response(
     }
 }
 
+/// Routes the request; after a write, whichever route took it and whether it succeeded, the
+/// audit log records what it changed.
+fn audited_route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError> {
+    let reply = route(shared, request);
+    if request.method != Method::GET {
+        shared.audit_log.record_changes(&lock(&shared.directory));
+    }
+    reply
+}
+
 fn route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError> {
     let Some(version) = request.segments.first().map(String::as_str).filter(|v| *v == "v1.0" || *v == "beta") else {
         return Err(GraphError::new(
@@ -214,6 +226,7 @@ fn route(shared: &Shared, request: &ApiRequest) -> Result<GraphReply, GraphError
             writes::remove_app_role_assignment(&call, id(1), id(3))
         }
         ["directoryobjects", _] if get => reads::directory_object(&call, id(1)),
+        ["auditlogs", "directoryaudits"] if get => audit_log::endpoint::directory_audits(&call),
         ["rolemanagement", "directory", rest @ ..] => role_management::route(&call, rest, &original[2..]),
         _ => Err(GraphError::unknown_segment(original.last().map_or("", String::as_str))),
     }

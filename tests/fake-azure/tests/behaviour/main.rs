@@ -1,6 +1,7 @@
 //! The fake's behaviour, one test per Azure behaviour, over real HTTP.
 
 mod advanced_queries;
+mod audit_log;
 mod client;
 mod delta;
 mod directory_reads;

@@ -48,6 +48,7 @@ pub(crate) struct ServicePrincipal {
     app_id: Option<String>,
     display_name: Option<String>,
     account_enabled: Option<bool>,
+    service_principal_type: Option<String>,
     #[serde(default)]
     app_roles: Vec<AppRole>,
     app_owner_organization_id: Option<String>,
@@ -145,6 +146,39 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
         .next_link
         .map(|next_link| PageToken { phase: Phase::Resources, next_link: Some(next_link), tenant_id }.encode());
     Ok(ResourcePage { items, next_page_token, notices })
+}
+
+/// What `GET /v1.0/servicePrincipals/{id}` found.
+pub(crate) enum ReadApplication {
+    /// The application as the listing shows it (same `$select` and `$expand`).
+    Found(Resource),
+    /// It no longer exists (404).
+    Gone,
+    /// A service principal of another type (a managed identity, a legacy one, ...).
+    NotAnApplication,
+}
+
+/// One enterprise application, read as [`list`] reads each.
+pub(crate) fn read_application(
+    graph: &Graph,
+    id: &str,
+    tenant_id: Option<&str>,
+    page_size: u16,
+) -> Result<ReadApplication, ConnectorError> {
+    let url =
+        graph.url(&format!("/servicePrincipals/{}", segment(id)), &[("$select", SELECT), ("$expand", EXPAND_OWNERS)]);
+    let response = graph.send(ApiRequest::get(url))?;
+    if response.status == 404 {
+        return Ok(ReadApplication::Gone);
+    }
+    if !response.is_success() {
+        return Err(response.into_error(Some(READ_APPLICATIONS.to_owned())));
+    }
+    let application: ServicePrincipal = response.json()?;
+    if application.service_principal_type.as_deref() != Some("Application") {
+        return Ok(ReadApplication::NotAnApplication);
+    }
+    Ok(ReadApplication::Found(application_resource(application, tenant_id, page_size)))
 }
 
 pub(crate) fn own_tenant_id(graph: &Graph, notices: &mut Vec<Notice>) -> Result<Option<String>, ConnectorError> {

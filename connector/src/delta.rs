@@ -8,16 +8,16 @@
 //!
 //! Graph reports an object whose properties changed with its selected properties; a group
 //! whose only change is its membership comes with `id` and `members@delta` alone, and must not
-//! be upserted from that. Everything the delta queries cannot see (app role assignments and
-//! owners of applications, directory roles, Azure RBAC) is re-listed by the host.
+//! be upserted from that. Enterprise applications have their own round (`application_changes`):
+//! their app-role assignments and owners are in no delta query. Directory roles and Azure RBAC
+//! are not tracked: the host lists them again.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::applications::{self, ServicePrincipal, application_resource, own_tenant_id};
 use crate::config::Config;
 use crate::contract::{ConnectorError, Notice, Resource};
-use crate::exports::idgov::connector::incremental::{ChangePage, GrantRemoval, TrackedType};
+use crate::exports::idgov::connector::incremental::{ChangePage, GrantChanges, GrantRemoval, TrackedType};
 use crate::graph::Graph;
 use crate::groups::{self, GraphGroup, group_resource};
 use crate::ids::{EntitlementId, ResourceType, Slug};
@@ -28,23 +28,28 @@ use crate::users::{self, GraphUser, MailboxPurposes, user_resource};
 
 /// One page of a delta query.
 #[derive(Deserialize)]
-struct DeltaCollection {
-    value: Vec<Map<String, Value>>,
+pub(crate) struct DeltaPage {
+    pub value: Vec<Map<String, Value>>,
     #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<String>,
+    pub next_link: Option<String>,
     #[serde(rename = "@odata.deltaLink", default)]
-    delta_link: Option<String>,
+    pub delta_link: Option<String>,
 }
 
-/// Users, groups and managed identities are tracked by delta queries; the grants of groups
-/// (members, owners) come with them. Enterprise applications are not tracked: their owners
-/// travel in the profile (`$expand=owners`) and must be fresh when their grants are re-read,
-/// so an incremental sync lists them again in full (a few pages of 999).
+/// Users, groups and managed identities are tracked by delta queries, and the grants of
+/// groups (members, owners) come with them. Enterprise applications are tracked by the
+/// service-principal delta query and the directory audit log (see `application_changes`):
+/// the host re-lists the access of those reported changed.
 pub fn tracked_types() -> Vec<TrackedType> {
-    [(ResourceType::User, true), (ResourceType::Group, true), (ResourceType::ManagedIdentity, true)]
-        .into_iter()
-        .map(|(kind, grants_tracked)| TrackedType { resource_type: kind.as_str().to_owned(), grants_tracked })
-        .collect()
+    [
+        (ResourceType::User, GrantChanges::Reported),
+        (ResourceType::Group, GrantChanges::Reported),
+        (ResourceType::ManagedIdentity, GrantChanges::Reported),
+        (ResourceType::EnterpriseApplication, GrantChanges::RelistedForUpserted),
+    ]
+    .into_iter()
+    .map(|(kind, grants)| TrackedType { resource_type: kind.as_str().to_owned(), grants })
+    .collect()
 }
 
 pub fn list_changes(
@@ -57,8 +62,11 @@ pub fn list_changes(
     let (path, select, permission) = match kind {
         ResourceType::User => ("/users/delta", users::SELECT.to_owned(), "User.Read.All"),
         ResourceType::Group => ("/groups/delta", format!("{},members,owners", groups::SELECT), "GroupMember.Read.All"),
-        ResourceType::EnterpriseApplication | ResourceType::ManagedIdentity => {
-            ("/servicePrincipals/delta", service_principal_select(), "Application.Read.All")
+        ResourceType::ManagedIdentity => {
+            ("/servicePrincipals/delta", managed_identities::SELECT.to_owned(), "Application.Read.All")
+        }
+        ResourceType::EnterpriseApplication => {
+            return crate::application_changes::list_changes(config, delta_token, page_token);
         }
         other => {
             return Err(ConnectorError::Unsupported(format!(
@@ -70,10 +78,6 @@ pub fn list_changes(
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, &[Phase::Resources], graph.base_url())?;
     let mut changes = Changes::default();
-    let tenant_id = match (kind, page_token) {
-        (ResourceType::EnterpriseApplication, None) => own_tenant_id(&graph, &mut changes.notices)?,
-        _ => token.tenant_id,
-    };
     let url = match (token.next_link, delta_token) {
         (Some(next_link), _) => next_link,
         (None, Some(delta_link)) if is_under(delta_link, graph.base_url()) => delta_link.to_owned(),
@@ -86,7 +90,7 @@ pub fn list_changes(
         (None, None) => graph.url(path, &[("$select", &select), ("$deltaToken", "latest")]),
     };
     let response = graph.succeed(crate::http::ApiRequest::get(url), permission)?;
-    let page: DeltaCollection = response.json()?;
+    let page: DeltaPage = response.json()?;
     let next_link = checked_next_link(page.next_link, graph.base_url(), &response.call)?;
     let delta_link = checked_next_link(page.delta_link, graph.base_url(), &response.call)?;
 
@@ -103,9 +107,6 @@ pub fn list_changes(
         match kind {
             ResourceType::User => changes.upserted.push(user_resource(parse::<GraphUser>(object)?, &mut mailbox)?),
             ResourceType::Group => changes.group(config, &graph, &mut resolver, id, object)?,
-            ResourceType::EnterpriseApplication if is_service_principal_of_type(&object, "Application") => changes
-                .upserted
-                .push(application_resource(parse::<ServicePrincipal>(object)?, tenant_id.as_deref(), config.page_size)),
             ResourceType::ManagedIdentity if is_service_principal_of_type(&object, "ManagedIdentity") => {
                 changes.upserted.push(identity_resource(parse::<ManagedIdentity>(object)?))
             }
@@ -121,20 +122,9 @@ pub fn list_changes(
         grants_removed: changes.grants_removed,
         notices: changes.notices,
         next_page_token: next_link
-            .map(|link| PageToken { phase: Phase::Resources, next_link: Some(link), tenant_id }.encode()),
+            .map(|link| PageToken { phase: Phase::Resources, next_link: Some(link), tenant_id: None }.encode()),
         delta_token: delta_link,
     })
-}
-
-/// Both service principal types read the same delta query, so it selects the union.
-fn service_principal_select() -> String {
-    let mut names: Vec<&str> = applications::SELECT.split(',').collect();
-    for name in managed_identities::SELECT.split(',') {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names.join(",")
 }
 
 fn is_service_principal_of_type(object: &Map<String, Value>, wanted: &str) -> bool {

@@ -89,11 +89,12 @@ impl ApiRequest {
         let header_text = |name: &str| response.header(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
         let request_id = header_text("request-id").or_else(|| header_text("x-ms-request-id"));
         let retry_after_ms = header_text("retry-after").and_then(|value| parse_retry_after(&value));
+        let date = header_text("date").and_then(|value| httpdate::parse_http_date(&value).ok());
         let body = response.body().map_err(|error| {
             eprintln!("azure-connector: {call}: reading the body failed: {error:#}");
             ConnectorError::Transport(format!("{call}: reading the response body failed: {error:#}"))
         })?;
-        Ok(ApiResponse { status, request_id, retry_after_ms, body, call })
+        Ok(ApiResponse { status, request_id, retry_after_ms, date, body, call })
     }
 }
 
@@ -101,6 +102,8 @@ pub struct ApiResponse {
     pub status: u16,
     request_id: Option<String>,
     retry_after_ms: Option<u64>,
+    /// The server's clock when it answered (the `Date` header), if it sent a readable one.
+    pub date: Option<std::time::SystemTime>,
     body: Vec<u8>,
     pub call: String,
 }

@@ -7,6 +7,7 @@
 //! (per origin, for the scopes declared in `metadata`), enforces the allowed origins and retries
 //! throttled calls; the component never sees a credential and never retries.
 
+mod application_changes;
 mod applications;
 mod arm;
 mod azure_resources;

@@ -1,11 +1,14 @@
 //! Incremental sync: after a full sync, the next one reads only the changes of users, groups
-//! (with members and owners) and service principals, re-lists what delta queries cannot
-//! tell, and still produces exactly the snapshot a full sync would.
+//! (with members and owners) and service principals, reads again the applications the
+//! directory audit log names, re-lists what neither can tell, and still produces exactly the
+//! snapshot a full sync would.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
-use fake_azure::{DirectoryRoleAssignment, FakeAzure, Service, Tenant, TenantShape, User};
+use fake_azure::{AppRoleAssignment, DirectoryRoleAssignment, FakeAzure, Service, Tenant, TenantShape, User};
 use serde_json::Value;
 
 use crate::oracle::{Expected, Options};
@@ -36,6 +39,24 @@ fn directory_listings(requests: &[String]) -> usize {
                 || path.starts_with("/v1.0/serviceprincipals/delta")
         })
         .count()
+}
+
+/// Applications whose access a sync read: `appRoleAssignedTo` and `owners` of a service
+/// principal, or the service principal read again whole (with `$expand=owners`). Reads that
+/// only type a principal (`$select=id,servicePrincipalType`) do not count.
+fn applications_read(requests: &[String]) -> BTreeSet<String> {
+    requests
+        .iter()
+        .filter_map(|path| {
+            let rest = path.strip_prefix("/v1.0/servicePrincipals/")?;
+            let id = rest.split(['/', '?']).next()?;
+            let after = &rest[id.len()..];
+            let reads_access = after.starts_with("/appRoleAssignedTo")
+                || after.starts_with("/owners")
+                || (after.starts_with('?') && after.contains("$expand"));
+            (id != "delta" && reads_access).then(|| id.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 /// Runs a sync and returns the Graph requests it made.
@@ -177,9 +198,18 @@ async fn unchanged_tenant_incremental_sync_reads_only_delta_queries_and_exports_
         full_requests.len(),
         incremental_requests.len()
     );
-    // users/delta, groups/delta, servicePrincipals/delta for managed identities, and the listing
-    // of enterprise applications (not tracked: their owners ride in the profile).
+    // users/delta, groups/delta, and servicePrincipals/delta twice (managed identities, and
+    // enterprise applications, whose access the audit log tells).
     assert_eq!(incremental_listings, 4, "{incremental_requests:#?}");
+    assert!(
+        applications_read(&incremental_requests).is_empty(),
+        "no application changed, none is read again: {incremental_requests:#?}"
+    );
+    assert_eq!(
+        incremental_requests.iter().filter(|path| path.starts_with("/v1.0/auditLogs/directoryAudits?")).count(),
+        1,
+        "{incremental_requests:#?}"
+    );
     // Since owners come with the group listing (`$expand=owners`), a full sync of the sample
     // tenant makes 14 directory listings.
     assert!(full_listings >= 3 * incremental_listings, "full {full_listings}, incremental {incremental_listings}");
@@ -285,4 +315,132 @@ async fn generated_tenant_incremental_sync_is_exact_and_a_fraction_of_a_full_syn
     );
     assert_eq!(directory_listings(&unchanged), 4, "{unchanged:#?}");
     assert!(directory_listings(&unchanged) * 20 <= directory_listings(&full), "at most 5% of the full listings");
+}
+
+/// Application ids of the tenant, in order.
+fn application_ids(tenant: &Tenant) -> Vec<String> {
+    tenant
+        .service_principals
+        .iter()
+        .filter(|sp| sp.service_principal_type == "Application")
+        .map(|sp| sp.id.to_ascii_lowercase())
+        .collect()
+}
+
+/// One application loses an assignment, another gets one (for a user), a third gets a new
+/// owner. Returns the three applications' ids.
+fn change_application_access(fake: &FakeAzure) -> BTreeSet<String> {
+    let tenant = fake.tenant();
+    let applications: Vec<&fake_azure::ServicePrincipal> =
+        tenant.service_principals.iter().filter(|sp| sp.service_principal_type == "Application").collect();
+    let unassigned = applications
+        .iter()
+        .find(|sp| !sp.app_role_assigned_to.is_empty())
+        .expect("an application with an assignment")
+        .id
+        .to_ascii_lowercase();
+    let mut others = applications.iter().map(|sp| sp.id.to_ascii_lowercase()).filter(|id| *id != unassigned);
+    let (assigned, owned) = (others.next(), others.next());
+    let (assigned, owned) = assigned.zip(owned).expect("the tenant has three applications");
+    let changed = BTreeSet::from([assigned.clone(), owned.clone(), unassigned.clone()]);
+    fake.mutate(move |tenant| {
+        let users: Vec<(String, String)> =
+            tenant.users.iter().map(|user| (user.id.clone(), user.display_name.clone())).collect();
+        let application = |tenant: &mut Tenant, id: &str| {
+            let index = tenant.service_principals.iter().position(|sp| sp.id.eq_ignore_ascii_case(id));
+            index.expect("the application exists")
+        };
+        let index = application(tenant, &assigned);
+        let sp = &mut tenant.service_principals[index];
+        let role =
+            sp.app_roles.first().map_or("00000000-0000-0000-0000-000000000000".to_owned(), |role| role.id.clone());
+        let (user, name) = users
+            .iter()
+            .find(|(user, _)| !sp.app_role_assigned_to.iter().any(|held| held.principal_id == *user))
+            .expect("a user without an assignment")
+            .clone();
+        sp.app_role_assigned_to.push(AppRoleAssignment {
+            id: "aW5jcmVtZW50YWwtYXNzaWdubWVudA".into(),
+            app_role_id: role,
+            principal_id: user,
+            principal_type: "User".into(),
+            principal_display_name: name,
+            resource_id: sp.id.clone(),
+        });
+        let index = application(tenant, &owned);
+        let sp = &mut tenant.service_principals[index];
+        let owner = users.iter().find(|(user, _)| !sp.owners.contains(user)).expect("a user who is not an owner");
+        sp.owners.push(owner.0.clone());
+        let index = application(tenant, &unassigned);
+        let sp = &mut tenant.service_principals[index];
+        assert!(!sp.app_role_assigned_to.is_empty(), "the third application has an assignment to remove");
+        sp.app_role_assigned_to.remove(0);
+    });
+    changed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn application_assignments_and_owners_are_read_again_only_for_the_applications_the_audit_log_names() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    let (_, full) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(
+        applications_read(&full).intersection(&application_ids(&harness.fake.tenant()).into_iter().collect()).count(),
+        application_ids(&harness.fake.tenant()).len(),
+        "a full sync reads every application's assignments"
+    );
+    let changed = change_application_access(&harness.fake);
+
+    let (incremental, requests) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&incremental), "incremental");
+    assert_eq!(applications_read(&requests), changed, "only the changed applications are read: {requests:#?}");
+    let exported = export(&output).await;
+    assert_exact(&exported, &harness.fake.tenant());
+    let fresh = harness.path("fresh.db");
+    sync_counting(&harness, &fresh, &[]).await;
+    assert_same_export("incremental vs a fresh full sync", &content(exported), &content(export(&fresh).await));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_audit_log_makes_incremental_sync_read_every_application_and_stay_exact() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    harness.fake.forbid("auditLogs");
+    change_application_access(&harness.fake);
+
+    let (incremental, requests) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&incremental), "incremental");
+    assert!(
+        stderr(&incremental).contains("AuditLog.Read.All"),
+        "the log names the permission: {}",
+        stderr(&incremental)
+    );
+    assert!(
+        requests.iter().any(|path| path.starts_with("/v1.0/servicePrincipals?")),
+        "every application is listed instead: {requests:#?}"
+    );
+    let exported = export(&output).await;
+    assert_exact(&exported, &harness.fake.tenant());
+    let fresh = harness.path("fresh.db");
+    sync_counting(&harness, &fresh, &[]).await;
+    assert_same_export("incremental vs a fresh full sync", &content(exported), &content(export(&fresh).await));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_event_that_arrives_late_is_caught_by_the_next_incremental_sync() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    let latency = Duration::from_secs(3);
+    harness.fake.audit_latency(latency);
+    let changed = change_application_access(&harness.fake);
+
+    // The events are not in the log yet: this sync cannot know, like one against Azure.
+    let (_, early) = sync_counting(&harness, &output, &[]).await;
+    assert!(applications_read(&early).is_empty(), "the events are not visible yet: {early:#?}");
+    tokio::time::sleep(latency).await;
+    let (_, late) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(applications_read(&late), changed, "the next sync reads the log from before the previous one began");
+    assert_exact(&export(&output).await, &harness.fake.tenant());
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fake_azure::{Tenant, TenantShape};
+use fake_azure::{FakeAzure, Tenant, TenantShape};
 use serde_json::Value;
 
 use crate::support::{HOST, Harness, assert_success, export};
@@ -38,12 +38,10 @@ fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
 /// Starts a sync into `output` and kills it with SIGKILL once the fake has answered `after`
 /// more requests. Returns false when the sync finished before it could be killed (a busy
 /// machine can delay this watcher), which the caller retries with an earlier kill point.
-async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize) -> bool {
+async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize, extra: &[&str]) -> bool {
     let start = harness.fake.requests().len();
     let mut args = harness.sync_args(output);
-    // `--full`: the previous snapshot holds delta tokens, and an incremental sync is not resumed;
-    // the next run (without `--full`) resumes the interrupted full sync.
-    args.extend(["--page-size", "5", "--full"].map(String::from));
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     let mut child = tokio::process::Command::new(HOST)
         .args(&args)
         .env_clear()
@@ -79,7 +77,9 @@ async fn a_killed_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_
         // A previous snapshot that must stay readable while the killed sync's partial exists.
         std::fs::copy(&reference, &output).expect("a previous snapshot");
         let mut kill_at = (full_requests as f64 * fraction) as usize;
-        while !kill_sync_after(&harness, &output, kill_at).await {
+        // `--full`: the previous snapshot holds delta tokens; the next run (without `--full`)
+        // resumes the interrupted full sync before it considers an incremental one.
+        while !kill_sync_after(&harness, &output, kill_at, &["--page-size", "5", "--full"]).await {
             std::fs::copy(&reference, &output).expect("a previous snapshot");
             kill_at /= 2;
             assert!(kill_at > 5, "could not kill the sync before it finished");
@@ -126,7 +126,7 @@ async fn a_partial_sync_under_another_configuration_is_not_resumed() {
     let harness = Harness::start(Tenant::generate(&shape())).await;
     let output = harness.path("sync.db");
     let mut kill_at = 60;
-    while !kill_sync_after(&harness, &output, kill_at).await {
+    while !kill_sync_after(&harness, &output, kill_at, &["--page-size", "5"]).await {
         kill_at /= 2;
         assert!(kill_at > 5, "could not kill the sync before it finished");
     }
@@ -134,4 +134,69 @@ async fn a_partial_sync_under_another_configuration_is_not_resumed() {
     assert_success(&result);
     let summary = String::from_utf8_lossy(&result.stdout).into_owned();
     assert!(!summary.contains("resumed"), "a different page size is a different sync:\n{summary}");
+}
+
+/// Users join groups, and an application gets a new owner: changes an incremental sync reads
+/// from delta queries and the audit log.
+fn change_memberships(fake: &FakeAzure) {
+    fake.mutate(|tenant| {
+        let users: Vec<String> = tenant.users.iter().map(|user| user.id.clone()).collect();
+        for (index, group) in tenant.groups.iter_mut().enumerate() {
+            let joiner = users.iter().skip(index * 3).find(|id| !group.members.contains(id)).expect("a user to add");
+            group.members.push(joiner.clone());
+        }
+        let application = tenant
+            .service_principals
+            .iter_mut()
+            .find(|sp| sp.service_principal_type == "Application")
+            .expect("an application");
+        let owner = users.iter().find(|id| !application.owners.contains(id)).expect("a user to own it");
+        application.owners.push(owner.clone());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_incremental_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one() {
+    let harness = Harness::start(Tenant::generate(&shape())).await;
+    let previous = harness.path("previous.db");
+    assert_success(&harness.sync(&previous, &["--page-size", "5"]).await);
+    let previous_export = comparable(export(&previous).await);
+    change_memberships(&harness.fake);
+
+    let reference = harness.path("reference.db");
+    std::fs::copy(&previous, &reference).expect("a copy of the previous snapshot");
+    let before = harness.fake.requests().len();
+    let uninterrupted = harness.sync(&reference, &["--page-size", "5"]).await;
+    assert_success(&uninterrupted);
+    assert!(String::from_utf8_lossy(&uninterrupted.stdout).contains("incremental"), "an incremental sync");
+    let incremental_requests = harness.fake.requests().len() - before;
+    let expected = comparable(export(&reference).await);
+    assert_ne!(expected, previous_export, "the changes show");
+
+    for (index, fraction) in [0.3, 0.7].into_iter().enumerate() {
+        let output = harness.path(&format!("killed-incremental-{index}.db"));
+        std::fs::copy(&previous, &output).expect("a previous snapshot");
+        let mut kill_at = (incremental_requests as f64 * fraction) as usize;
+        while !kill_sync_after(&harness, &output, kill_at, &["--page-size", "5"]).await {
+            std::fs::copy(&previous, &output).expect("a previous snapshot");
+            kill_at /= 2;
+            assert!(kill_at > 3, "could not kill the incremental sync before it finished");
+        }
+        assert_eq!(comparable(export(&output).await), previous_export, "the previous snapshot is still whole");
+
+        let before_resume = harness.fake.requests().len();
+        let resumed = harness.sync(&output, &["--page-size", "5"]).await;
+        assert_success(&resumed);
+        let summary = String::from_utf8_lossy(&resumed.stdout).into_owned();
+        assert!(
+            summary.contains("resumed") && summary.contains("incremental"),
+            "it resumed the incremental sync:\n{summary}"
+        );
+        let resume_requests = harness.fake.requests().len() - before_resume;
+        assert!(
+            resume_requests < incremental_requests,
+            "resuming after {kill_at} requests re-read less than the whole incremental sync ({resume_requests} vs {incremental_requests})"
+        );
+        assert_eq!(comparable(export(&output).await), expected, "killed at {kill_at} requests, then resumed");
+    }
 }

@@ -49,7 +49,7 @@ mod incremental_bindings {
 }
 
 pub use incremental_bindings::exports::idgov::connector::incremental::{
-    ChangePage, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
+    ChangePage, GrantChanges, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
 };
 
 pub use exports::idgov::connector::connector::{

@@ -3,8 +3,8 @@
 //!
 //! The copy is the same partial file a full sync writes (see `SnapshotWriter::open_copy`),
 //! renamed over the output only when the sync completes, so a failed incremental sync leaves
-//! the previous snapshot as it was. It holds no checkpoint fingerprint: a killed incremental
-//! sync is not resumed, the next one starts again from the previous snapshot.
+//! the previous snapshot as it was. Its fingerprint names the previous snapshot's delta tokens,
+//! so a killed incremental sync is resumed by the next one that starts from the same snapshot.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,8 +13,18 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::SCHEMA_IF_MISSING;
+use super::writer::resource_from_row_at;
 use super::{SnapshotWriter, open_snapshot};
 use crate::sandbox::{Grant, Resource};
+
+/// Deletes a resource's entitlements, the grants on them and its notices (`?1` its type, `?2`
+/// its id): grants go first, while the entitlements still name them.
+const RESOURCE_ACCESS_DELETES: [&str; 3] = [
+    "DELETE FROM grants WHERE entitlement_id IN
+        (SELECT id FROM entitlements WHERE resource_type = ?1 AND resource_id = ?2)",
+    "DELETE FROM entitlements WHERE resource_type = ?1 AND resource_id = ?2",
+    "DELETE FROM notices WHERE resource_type = ?1 AND resource_id = ?2",
+];
 
 /// What a snapshot remembers for the next incremental sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +71,13 @@ impl SnapshotWriter {
     /// Starts an incremental sync from the previous snapshot in `output`: everything that
     /// describes a run (its record, the resource types, the audit trail copied at completion,
     /// the delta tokens) is cleared; resources, entitlements, grants and notices stay.
-    pub fn continue_from(output: &Path) -> anyhow::Result<Self> {
+    pub fn continue_from(output: &Path, fingerprint: &str) -> anyhow::Result<Self> {
+        if Self::resumable(output, fingerprint) {
+            let writer = Self::open(output, fingerprint)?;
+            if writer.resumed() {
+                return Ok(writer);
+            }
+        }
         let writer = Self::open_copy(output)?;
         writer.connection.execute_batch(SCHEMA_IF_MISSING).context("cannot upgrade the previous snapshot")?;
         writer
@@ -69,16 +85,22 @@ impl SnapshotWriter {
             .execute_batch(
                 "DELETE FROM sync_runs; DELETE FROM resource_types; DELETE FROM provisioning_audit;
                  DELETE FROM delta_tokens; DELETE FROM incremental_state;
-                 DELETE FROM sync_progress; DELETE FROM sync_checkpoint;
+                 DELETE FROM sync_progress; DELETE FROM sync_checkpoint; DELETE FROM incremental_changed;
+                 DELETE FROM notices WHERE resource_type IS NULL;
                  CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
                  CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
                  CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
             )
             .context("cannot reset the copy of the previous snapshot")?;
+        // Written last: a copy killed before this point is not resumed, it is copied again.
+        writer
+            .connection
+            .execute("INSERT INTO sync_checkpoint (key, value) VALUES ('fingerprint', ?1)", params![fingerprint])?;
         Ok(writer)
     }
 
-    /// Creates or replaces resources, as a change reports them complete.
+    /// Creates or replaces resources, as a change reports them complete, and remembers them
+    /// as changed in this run (see [`SnapshotWriter::changed_resources`]).
     pub fn upsert_resources(&mut self, resources: &[Resource]) -> anyhow::Result<()> {
         let transaction = self.connection.transaction()?;
         {
@@ -86,7 +108,10 @@ impl SnapshotWriter {
                 "INSERT OR REPLACE INTO resources (resource_type, id, display_name, parent_type, parent_id, profile)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
+            let mut changed = transaction
+                .prepare_cached("INSERT OR IGNORE INTO incremental_changed (resource_type, id) VALUES (?1, ?2)")?;
             for resource in resources {
+                changed.execute(params![resource.resource_type, resource.id])?;
                 let parent = resource.parent.as_ref();
                 upsert.execute(params![
                     resource.resource_type,
@@ -107,17 +132,11 @@ impl SnapshotWriter {
     pub fn remove_resources(&mut self, resource_type: &str, ids: &[String]) -> anyhow::Result<()> {
         let transaction = self.connection.transaction()?;
         for id in ids {
-            transaction.execute(
-                "DELETE FROM grants WHERE entitlement_id IN
-                    (SELECT id FROM entitlements WHERE resource_type = ?1 AND resource_id = ?2)",
-                params![resource_type, id],
-            )?;
-            for statement in [
-                "DELETE FROM entitlements WHERE resource_type = ?1 AND resource_id = ?2",
+            for statement in RESOURCE_ACCESS_DELETES.iter().chain(&[
                 "DELETE FROM grants WHERE principal_type = ?1 AND principal_id = ?2",
-                "DELETE FROM notices WHERE resource_type = ?1 AND resource_id = ?2",
                 "DELETE FROM resources WHERE resource_type = ?1 AND id = ?2",
-            ] {
+                "DELETE FROM incremental_changed WHERE resource_type = ?1 AND id = ?2",
+            ]) {
                 transaction.execute(statement, params![resource_type, id])?;
             }
         }
@@ -185,6 +204,17 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Forgets the entitlements of one resource, the grants on them and its notices, before
+    /// they are listed again.
+    pub fn clear_access_of(&mut self, resource: &Resource) -> anyhow::Result<()> {
+        let transaction = self.connection.transaction()?;
+        for statement in RESOURCE_ACCESS_DELETES {
+            transaction.execute(statement, params![resource.resource_type, resource.id])?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Forgets the entitlements (not the grants) of one resource, before they are listed again.
     pub fn clear_entitlements_of(&mut self, resource: &Resource) -> anyhow::Result<()> {
         self.connection.execute(
@@ -194,10 +224,36 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Notices about a whole listing (no resource); the listings report them again.
-    pub fn clear_listing_notices(&mut self) -> anyhow::Result<()> {
-        self.connection.execute("DELETE FROM notices WHERE resource_type IS NULL", [])?;
+    /// The resources of a type upserted in this run and not removed since, in id order.
+    pub fn changed_resources(&self, resource_type: &str) -> anyhow::Result<Vec<Resource>> {
+        let mut select = self.connection.prepare(
+            "SELECT r.resource_type, r.id, r.display_name, r.parent_type, r.parent_id, r.profile
+             FROM incremental_changed c JOIN resources r ON r.resource_type = c.resource_type AND r.id = c.id
+             WHERE c.resource_type = ?1 ORDER BY c.id",
+        )?;
+        let rows = select.query_map(params![resource_type], |row| resource_from_row_at(row, 0))?;
+        rows.collect::<Result<_, _>>().context("cannot read the resources changed in this run")
+    }
+
+    /// Keeps the delta token a type's changes ended with until the run completes, so a resumed
+    /// run that finds those changes applied still has it.
+    pub fn stage_delta_token(&mut self, resource_type: &str, token: &str) -> anyhow::Result<()> {
+        self.connection.execute(
+            "INSERT OR REPLACE INTO sync_checkpoint (key, value) VALUES (?1, ?2)",
+            params![format!("delta_token:{resource_type}"), token],
+        )?;
         Ok(())
+    }
+
+    pub fn staged_delta_token(&self, resource_type: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT value FROM sync_checkpoint WHERE key = ?1",
+                params![format!("delta_token:{resource_type}")],
+                |row| row.get(0),
+            )
+            .optional()?)
     }
 
     pub fn write_delta_state(&mut self, state: &DeltaState) -> anyhow::Result<()> {

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS sync_progress (
     listing TEXT NOT NULL, scope TEXT NOT NULL, next_page_token TEXT, done INTEGER NOT NULL,
     PRIMARY KEY (listing, scope));
 CREATE TABLE IF NOT EXISTS sync_checkpoint (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS incremental_changed (
+    resource_type TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (resource_type, id));
 ";
 
 /// Creates every table of a new snapshot.

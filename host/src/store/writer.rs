@@ -89,8 +89,8 @@ impl SnapshotWriter {
     }
 
     /// Opens a partial snapshot for `output` that starts as a copy of `output` (an incremental
-    /// sync applies changes to the previous snapshot). It stores no fingerprint, so a killed
-    /// incremental sync is never resumed: the next run copies the previous snapshot again.
+    /// sync applies changes to the previous snapshot). The caller resets and fingerprints it
+    /// (see `continue_from`).
     pub fn open_copy(output: &Path) -> anyhow::Result<Self> {
         let partial = partial_path(output)?;
         let sync_lock = lock_sync(&partial)?;
@@ -276,18 +276,7 @@ impl SnapshotWriter {
              WHERE resource_type = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
         )?;
         let rows = select.query_map(params![resource_type, after_rowid, limit as i64], |row| {
-            let parent_type: Option<String> = row.get(4)?;
-            let parent_id: Option<String> = row.get(5)?;
-            Ok((
-                row.get(0)?,
-                Resource {
-                    resource_type: row.get(1)?,
-                    id: row.get(2)?,
-                    display_name: row.get(3)?,
-                    parent: parent_type.zip(parent_id).map(|(resource_type, id)| ResourceRef { resource_type, id }),
-                    profile_json: row.get(6)?,
-                },
-            ))
+            Ok((row.get(0)?, resource_from_row_at(row, 1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -352,6 +341,7 @@ impl SnapshotWriter {
         self.connection.execute_batch(
             "DELETE FROM sync_progress;
              DELETE FROM sync_checkpoint;
+             DELETE FROM incremental_changed;
              CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
              CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
              CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
@@ -383,6 +373,20 @@ impl SnapshotWriter {
             .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
         Ok(())
     }
+}
+
+/// The resource in the columns `resource_type, id, display_name, parent_type, parent_id,
+/// profile` of a row, starting at column `first`.
+pub(super) fn resource_from_row_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Resource> {
+    let parent_type: Option<String> = row.get(first + 3)?;
+    let parent_id: Option<String> = row.get(first + 4)?;
+    Ok(Resource {
+        resource_type: row.get(first)?,
+        id: row.get(first + 1)?,
+        display_name: row.get(first + 2)?,
+        parent: parent_type.zip(parent_id).map(|(resource_type, id)| ResourceRef { resource_type, id }),
+        profile_json: row.get(first + 5)?,
+    })
 }
 
 /// `.<name>.partial` beside the output.

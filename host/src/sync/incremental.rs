@@ -14,8 +14,8 @@ use futures::TryStreamExt as _;
 use sha2::{Digest, Sha256};
 
 use super::{AccessListing, SyncJob, SyncMode, SyncProgress, SyncRun, SyncSummary, carries_entitlements, lock};
-use crate::sandbox::{CallTimes, ConnectorError, ConnectorMetadata, Resource, ResourceType, TrackedType};
-use crate::store::{DeltaState, PageProgress, SnapshotWriter, previous_delta_state};
+use crate::sandbox::{CallTimes, ConnectorError, ConnectorMetadata, GrantChanges, Resource, ResourceType, TrackedType};
+use crate::store::{DeltaState, ListingProgress, PageProgress, SnapshotWriter, previous_delta_state};
 
 /// What every run (full or incremental) starts from.
 pub(super) struct RunStart<'a> {
@@ -43,14 +43,36 @@ impl DeltaPlan {
     fn tracked(&self, kind: &ResourceType) -> Option<&TrackedType> {
         self.tracked.iter().find(|tracked| tracked.resource_type == kind.id)
     }
+
+    /// Identifies an incremental run: same connector and configuration, starting from the
+    /// same previous snapshot (its delta tokens). Only such a run's partial file is resumed.
+    fn incremental_fingerprint(&self, previous: &DeltaState) -> String {
+        let mut hash = Sha256::new();
+        hash.update(b"incremental\0");
+        hash.update(self.fingerprint.as_bytes());
+        for (resource_type, token) in &previous.tokens {
+            hash.update([0]);
+            hash.update(resource_type.as_bytes());
+            hash.update([0]);
+            hash.update(token.as_bytes());
+        }
+        hex(&hash.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// What the delta queries of an incremental run told: the types they track, and the
-/// resources they reported changed (whose entitlements are listed again).
+/// resources they reported changed (whose access is listed again), by type.
 pub(super) struct Incremental {
     tracked: Vec<TrackedType>,
     changed: BTreeMap<String, Vec<Resource>>,
 }
+
+/// The checkpoint that says step 2 of an incremental run (clearing what is listed again) is done.
+const CLEARED: &str = "incremental:cleared";
 
 impl Incremental {
     pub fn tracked(&self, kind: &ResourceType) -> Option<&TrackedType> {
@@ -73,7 +95,7 @@ fn delta_fingerprint(metadata: &ConnectorMetadata, config: &[crate::sandbox::Con
         hash.update([0]);
         hash.update(value.as_bytes());
     }
-    hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&hash.finalize())
 }
 
 impl SyncJob {
@@ -157,54 +179,63 @@ impl SyncJob {
         previous: &DeltaState,
     ) -> anyhow::Result<Option<SyncSummary>> {
         let metadata = run.metadata;
-        let mut writer = SnapshotWriter::continue_from(&self.output)?;
+        let writer = SnapshotWriter::continue_from(&self.output, &delta.incremental_fingerprint(previous))?;
+        if writer.resumed() {
+            tracing::info!(output = %self.output.display(), "resuming the interrupted incremental sync from its last checkpoint");
+        }
         writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
         writer.write_resource_types(&metadata.resource_types)?;
-        writer.clear_listing_notices()?;
         let writer = Mutex::new(writer);
         let progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
 
-        // 1. Changes of the tracked types.
+        // 1. Changes of the tracked types (a resumed run skips those it applied already).
         let mut tokens = BTreeMap::new();
-        let mut incremental = Incremental { tracked: delta.tracked.clone(), changed: BTreeMap::new() };
-        let mut expired = false;
         {
             let sync = SyncRun::new(self, &writer, &progress, run.order, None);
-            for kind in run.order {
-                if delta.tracked(kind).is_none() {
-                    continue;
-                }
+            for kind in run.order.iter().filter(|kind| delta.tracked(kind).is_some()) {
                 let applied = match previous.tokens.get(&kind.id) {
                     Some(token) => sync.apply_changes(kind, token).await?,
                     None => None,
                 };
-                let Some((next_token, changed)) = applied else {
-                    expired = true;
-                    break;
+                let Some(next_token) = applied else {
+                    progress.finish();
+                    writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?.discard();
+                    return Ok(None);
                 };
                 tokens.insert(kind.id.clone(), next_token);
-                incremental.changed.insert(kind.id.clone(), changed);
             }
-        }
-        if expired {
-            progress.finish();
-            writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?.discard();
-            return Ok(None);
         }
         // 2. Untracked types are listed again from scratch; tracked types whose grants the
-        // changes do not tell have their access listed again.
-        {
+        // changes do not tell have their access listed again. Once: a resumed run keeps what
+        // it listed since.
+        let incremental = {
             let mut writer = lock(&writer)?;
-            for kind in run.order {
-                match incremental.tracked(kind) {
-                    None => writer.clear_type(&kind.id)?,
-                    Some(tracked) if !tracked.grants_tracked && carries_entitlements(kind) => {
-                        writer.clear_access_of_type(&kind.id)?
+            if !matches!(writer.progress(CLEARED, "")?, ListingProgress::Done) {
+                for kind in run.order {
+                    match delta.tracked(kind) {
+                        None => writer.clear_type(&kind.id)?,
+                        Some(tracked)
+                            if matches!(tracked.grants, GrantChanges::RelistedForAll) && carries_entitlements(kind) =>
+                        {
+                            writer.clear_access_of_type(&kind.id)?
+                        }
+                        Some(_) => {}
                     }
-                    Some(_) => {}
                 }
+                writer.write_page(
+                    &[],
+                    &[],
+                    &[],
+                    &[],
+                    &PageProgress { listing: CLEARED, scope: "", next_page_token: None },
+                )?;
             }
-        }
+            let mut changed = BTreeMap::new();
+            for tracked in &delta.tracked {
+                changed.insert(tracked.resource_type.clone(), writer.changed_resources(&tracked.resource_type)?);
+            }
+            Incremental { tracked: delta.tracked.clone(), changed }
+        };
         // 3. The same concurrent engine as a full sync, skipping what the changes told.
         let sync = SyncRun::new(self, &writer, &progress, run.order, Some(&incremental));
         let roots = run.order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| sync.sync_type(kind));
@@ -219,19 +250,24 @@ impl SyncJob {
 }
 
 impl SyncRun<'_> {
-    /// Applies every page of changes of one type. Returns the new delta token and the
-    /// resources upserted, or `None` when the token has expired.
-    async fn apply_changes(
-        &self,
-        kind: &ResourceType,
-        delta_token: &str,
-    ) -> anyhow::Result<Option<(String, Vec<Resource>)>> {
+    /// Applies every page of changes of one type, from its checkpoint when the run is resumed.
+    /// Returns the new delta token, or `None` when the previous one has expired.
+    async fn apply_changes(&self, kind: &ResourceType, delta_token: &str) -> anyhow::Result<Option<String>> {
         let job = self.job;
+        let listing = format!("changes:{}", kind.id);
+        let checkpoint = lock(self.writer)?.progress(&listing, "")?;
+        let mut page_token = match checkpoint {
+            ListingProgress::Done => {
+                let staged = lock(self.writer)?.staged_delta_token(&kind.id)?;
+                return staged.map(Some).ok_or_else(|| {
+                    anyhow!("the checkpoint of the changes of {} lost its delta token: run with --full", kind.id)
+                });
+            }
+            ListingProgress::Next(token) => Some(token),
+            ListingProgress::NotStarted => None,
+        };
         let phase = format!("{} changes", kind.id);
         self.progress.start_phase(&phase);
-        let listing = format!("changes:{}", kind.id);
-        let mut page_token: Option<String> = None;
-        let mut upserted = Vec::new();
         loop {
             let answer = {
                 let _slot = self.call_slot().await?;
@@ -253,6 +289,9 @@ impl SyncRun<'_> {
                     kind.id
                 )
             }
+            if page.next_page_token.is_none() && page.delta_token.is_none() {
+                anyhow::bail!("the connector ended the changes of {} without a delta token", kind.id)
+            }
             let notices: Vec<_> = page.notices.iter().map(|notice| (notice.clone(), None)).collect();
             let removals: Vec<(String, String)> = page
                 .grants_removed
@@ -260,36 +299,38 @@ impl SyncRun<'_> {
                 .map(|removal| (removal.entitlement_id.clone(), removal.principal_id.clone()))
                 .collect();
             {
+                // Applying a page twice (killed before its checkpoint) is harmless: upserts,
+                // deletes and INSERT OR IGNORE. The checkpoint is written last.
                 let mut writer = lock(self.writer)?;
                 writer.remove_resources(&kind.id, &page.removed)?;
                 writer.upsert_resources(&page.upserted)?;
                 writer.remove_grants(&removals)?;
                 writer.add_grants(&page.grants_added)?;
+                if let Some(next_delta_token) = &page.delta_token {
+                    writer.stage_delta_token(&kind.id, next_delta_token)?;
+                }
                 let checkpoint =
                     PageProgress { listing: &listing, scope: "", next_page_token: page.next_page_token.as_deref() };
                 writer.write_page(&[], &[], &[], &notices, &checkpoint)?;
             }
             self.progress
                 .page(&phase, page.upserted.len() + page.removed.len() + page.grants_added.len() + removals.len());
-            upserted.extend(page.upserted);
             match (page.next_page_token, page.delta_token) {
                 (Some(next), _) => page_token = Some(next),
-                (None, Some(next_delta_token)) => {
+                (None, next_delta_token) => {
                     self.progress.finish_phase(&phase);
-                    return Ok(Some((next_delta_token, upserted)));
-                }
-                (None, None) => {
-                    anyhow::bail!("the connector ended the changes of {} without a delta token", kind.id)
+                    return Ok(next_delta_token);
                 }
             }
         }
     }
 
-    /// Entitlements of the resources the changes reported (new or changed): their grants came
-    /// with the changes.
-    pub(super) async fn list_entitlements_of_changed(
+    /// Access of the resources the changes reported (new or changed): their entitlements, and
+    /// their grants too unless the changes carried them (`GrantChanges::Reported`).
+    pub(super) async fn list_access_of_changed(
         &self,
         kind: &ResourceType,
+        grants: GrantChanges,
         incremental: &Incremental,
     ) -> anyhow::Result<()> {
         let Some(changed) = incremental.changed.get(&kind.id).filter(|changed| !changed.is_empty()) else {
@@ -298,13 +339,30 @@ impl SyncRun<'_> {
         if !carries_entitlements(kind) {
             return Ok(());
         }
-        let phase = format!("{} entitlements of changed resources", kind.id);
+        let (what, listings): (&str, &[AccessListing]) = match grants {
+            GrantChanges::Reported => ("entitlements", &[AccessListing::Entitlements]),
+            _ => ("entitlements and grants", AccessListing::BOTH),
+        };
+        let phase = format!("{} {what} of changed resources", kind.id);
         self.progress.start_phase(&phase);
         let phase_name = phase.as_str();
         futures::stream::iter(changed.iter().map(anyhow::Ok))
             .try_for_each_concurrent(self.job.workers.max(1), |resource| async move {
-                lock(self.writer)?.clear_entitlements_of(resource)?;
-                let written = self.list_access_of_resource(resource, &[AccessListing::Entitlements]).await?;
+                {
+                    // A resumed run keeps the pages it listed already.
+                    let mut writer = lock(self.writer)?;
+                    let scope = format!("{}:{}", resource.resource_type, resource.id);
+                    if matches!(
+                        writer.progress(AccessListing::Entitlements.name(), &scope)?,
+                        ListingProgress::NotStarted
+                    ) {
+                        match grants {
+                            GrantChanges::Reported => writer.clear_entitlements_of(resource)?,
+                            _ => writer.clear_access_of(resource)?,
+                        }
+                    }
+                }
+                let written = self.list_access_of_resource(resource, listings).await?;
                 self.progress.page(phase_name, written as usize);
                 Ok(())
             })

@@ -26,8 +26,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::connector_error::describe;
 use crate::outbound::gateway::TenantGateway;
 use crate::sandbox::{
-    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, Notice, NoticeKind, Resource,
-    ResourceRef, ResourceType,
+    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, GrantChanges, Notice, NoticeKind,
+    Resource, ResourceRef, ResourceType,
 };
 use crate::store::{ListingProgress, PageProgress, SnapshotWriter};
 use crate::tenant::token_scopes;
@@ -218,8 +218,8 @@ impl<'a> SyncRun<'a> {
             }
             let children = self.types.iter().filter(|child| child.listed_under.as_deref() == Some(kind.id.as_str()));
             let access = match (tracked, self.incremental) {
-                (Some(tracked), Some(incremental)) if tracked.grants_tracked => {
-                    self.list_entitlements_of_changed(kind, incremental).boxed()
+                (Some(tracked), Some(incremental)) if !matches!(tracked.grants, GrantChanges::RelistedForAll) => {
+                    self.list_access_of_changed(kind, tracked.grants, incremental).boxed()
                 }
                 _ => self.list_access_of(kind).boxed(),
             };

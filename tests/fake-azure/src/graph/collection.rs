@@ -333,11 +333,18 @@ pub fn context_url(call: &GraphCall, context: &str, select: Option<&[String]>, e
 /// One entity, e.g. `GET /users/{id}`: context `…#users/$entity`.
 pub fn entity(call: &GraphCall, spec: &CollectionSpec, item: &dyn GraphEntity) -> Result<GraphReply, GraphError> {
     let select = selection(call, spec)?;
+    let expansion = call.request.query.get("$expand").map(|text| Expansion::parse(text, spec)).transpose()?;
+    let expand = expansion.as_ref().map(|expansion| expansion.name);
     let mut object = Map::new();
     object.insert(
         "@odata.context".into(),
-        Value::from(format!("{}/$entity", context_url(call, &spec.context, select.as_deref(), None))),
+        Value::from(format!("{}/$entity", context_url(call, &spec.context, select.as_deref(), expand))),
     );
     object.extend(to_json(item, select.as_deref(), spec.polymorphic));
+    if let Some(expansion) = &expansion
+        && let Some(expanded) = item.property(expansion.name)
+    {
+        object.insert(expansion.name.to_owned(), expansion.shape(expanded));
+    }
     Ok(GraphReply::ok(Value::Object(object)))
 }

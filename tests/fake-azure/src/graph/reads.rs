@@ -161,7 +161,8 @@ pub fn group(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
     let index = directory.group_index(id).ok_or_else(|| GraphError::not_found(id))?;
     let group = &directory.tenant.groups[index];
-    entity(call, &group_spec(), group)
+    let spec = group_spec().expandable(&["owners", "members"]);
+    entity(call, &spec, &WithLinks { entity: group, directory: &directory })
 }
 
 #[derive(Clone, Copy)]
@@ -203,7 +204,7 @@ pub fn service_principal(call: &GraphCall, id: &str) -> Result<GraphReply, Graph
     let directory = lock(&call.shared.directory);
     let index = directory.service_principal_index(id).ok_or_else(|| GraphError::not_found(id))?;
     let sp = &directory.tenant.service_principals[index];
-    entity(call, &service_principal_spec(), sp)
+    entity(call, &service_principal_spec().expandable(&["owners"]), &WithLinks { entity: sp, directory: &directory })
 }
 
 pub fn service_principal_owners(call: &GraphCall, id: &str) -> Result<GraphReply, GraphError> {

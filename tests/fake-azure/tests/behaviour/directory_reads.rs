@@ -143,3 +143,23 @@ async fn expanded_owners_stop_at_twenty_and_pages_at_a_hundred_groups() {
     assert_eq!(owners.len(), 20, "25 owners, 20 expanded, and nothing says so");
     assert_eq!(keys(&owners[0]), ["@odata.type", "id"].map(String::from).into_iter().collect());
 }
+
+#[tokio::test]
+async fn one_service_principal_expands_its_owners_like_the_listing() {
+    let tenant = Tenant::sample();
+    let application = tenant
+        .service_principals
+        .iter()
+        .find(|sp| !sp.owners.is_empty())
+        .expect("a service principal with owners")
+        .clone();
+    let session = Session::start(tenant).await;
+    let path = format!("/v1.0/servicePrincipals/{}?$select=id,displayName&$expand=owners($select=id)", application.id);
+    let body = session.graph(&path).await.json();
+    assert!(body["@odata.context"].as_str().unwrap().ends_with("(id,displayName,owners())/$entity"), "{body}");
+    let owners: Vec<&str> =
+        body["owners"].as_array().expect("expanded owners").iter().filter_map(|owner| owner["id"].as_str()).collect();
+    assert_eq!(owners, application.owners.iter().map(String::as_str).collect::<Vec<_>>());
+    let unknown = session.graph(&format!("/v1.0/servicePrincipals/{}?$expand=manager", application.id)).await;
+    assert_eq!(unknown.status, 400, "a navigation property it does not have");
+}

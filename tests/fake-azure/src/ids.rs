@@ -114,37 +114,6 @@ pub fn directory_role_assignment_id(role_definition_id: &str, principal_id: &str
     format!("{}-1", base64url(&bytes))
 }
 
-/// Seconds since the epoch split into a UTC civil date and time.
-fn utc_now() -> (i64, u32, u32, u64) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0);
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    (year, month, day, secs % 86_400)
-}
-
-/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(days_since_epoch: i64) -> (i64, u32, u32) {
-    let days = days_since_epoch + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = year - i64::from(month <= 2);
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_from_march = i64::from(if month > 2 { month - 3 } else { month + 9 });
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// Nanoseconds in one tick, the 100 ns unit of .NET times that Graph's audit logs print.
 const NANOS_PER_TICK: u32 = 100;
 
@@ -162,84 +131,43 @@ pub fn whole_ticks(time: SystemTime) -> SystemTime {
 /// `2026-11-27T03:10:02.7215374Z`: RFC 3339 in UTC with seven fractional digits, the form of a
 /// `directoryAudit`'s `activityDateTime`. Times before 1970 print as the epoch.
 pub fn rfc3339_ticks(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let (hour, minute, second) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    let ticks = since.subsec_nanos() / NANOS_PER_TICK;
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{ticks:07}Z")
+    let nanos = humantime::format_rfc3339_nanos(whole_ticks(time).max(UNIX_EPOCH)).to_string();
+    // `…02.721537400Z`: the last two digits are always zero once cut to ticks.
+    format!("{}Z", &nanos[..nanos.len() - 3])
 }
 
 /// Parses an OData `DateTimeOffset` literal (RFC 3339: `2026-11-27T03:10:00Z`, with optional
 /// fractional seconds and a `Z` or `±hh:mm` offset). `None` when it is not one.
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let bytes = text.as_bytes();
-    let number = |range| digits_in(text, range);
-    let separators_ok = bytes.len() >= 20
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes[10].eq_ignore_ascii_case(&b'T')
-        && bytes[13] == b':'
-        && bytes[16] == b':';
-    if !separators_ok {
+    // humantime reads UTC (`Z`) only: an offset is read here and applied after.
+    let (utc_text, offset, west) = match text.len().checked_sub(6).map(|at| text.split_at(at)) {
+        Some((local, offset)) if matches!(offset.as_bytes(), [b'+' | b'-', _, _, b':', _, _]) => {
+            (format!("{local}Z"), parse_offset(offset)?, offset.starts_with('-'))
+        }
+        _ => (text.to_owned(), Duration::ZERO, false),
+    };
+    // humantime takes `…:00.Z` (a point without digits); OData does not.
+    if !utc_text.ends_with('Z') || utc_text.ends_with(".Z") {
         return None;
     }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    let days_in_month = match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        1..=12 => 31,
-        _ => return None,
-    };
-    if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0u32;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        // Digits past nanoseconds cannot change a comparison with the fake's tick-precise times.
-        let kept = &fraction[..digits.min(9)];
-        nanos = kept.parse::<u32>().ok()? * 10u32.pow(9 - kept.len() as u32);
-        rest = &fraction[digits..];
-    }
-    let offset_secs: i64 = match rest.as_bytes() {
-        [zulu] if zulu.eq_ignore_ascii_case(&b'Z') => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (hours, minutes) = (digits_in(rest, 1..3)?, digits_in(rest, 4..6)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let magnitude = i64::from(hours * 3600 + minutes * 60);
-            if *sign == b'+' { magnitude } else { -magnitude }
-        }
-        _ => return None,
-    };
-    let local = days_from_civil(i64::from(year), month, day) * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    let utc = local - offset_secs;
-    let whole = Duration::from_secs(utc.unsigned_abs());
-    let time = if utc >= 0 { UNIX_EPOCH.checked_add(whole)? } else { UNIX_EPOCH.checked_sub(whole)? };
-    time.checked_add(Duration::from_nanos(u64::from(nanos)))
+    let local = humantime::parse_rfc3339(&utc_text).ok()?;
+    if west { local.checked_add(offset) } else { local.checked_sub(offset) }
 }
 
-/// The number written in `text[range]` with digits only (`parse` alone would accept a sign).
-fn digits_in(text: &str, range: std::ops::Range<usize>) -> Option<u32> {
-    let digits = text.get(range)?;
-    if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+/// `+hh:mm` or `-hh:mm` as a duration (its sign is the caller's).
+fn parse_offset(offset: &str) -> Option<Duration> {
+    let (hours, minutes) = (offset.get(1..3)?, offset.get(4..6)?);
+    if !hours.bytes().chain(minutes.bytes()).all(|byte| byte.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    let (hours, minutes): (u64, u64) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours <= 23 && minutes <= 59).then(|| Duration::from_secs(hours * 3600 + minutes * 60))
 }
 
 /// `2018-04-24T18:56:48`, the form of Graph's `innerError.date`.
 pub fn graph_date_now() -> String {
-    let (year, month, day, secs) = utc_now();
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    let instant = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    instant.trim_end_matches('Z').to_owned()
 }
 
 /// `2020-04-07 20:52:51Z`, the form of the token endpoint's `timestamp`.

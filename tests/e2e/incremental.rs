@@ -113,6 +113,17 @@ fn assert_same_export(what: &str, actual: &Value, expected: &Value) {
     }
 }
 
+/// The snapshot at `output` holds exactly the fake's tenant and, row for row, what a fresh full
+/// sync (with the same `extra` arguments) writes. Returns its export.
+async fn assert_exact_and_same_as_a_full_sync(harness: &Harness, output: &Path, extra: &[&str]) -> Value {
+    let exported = export(output).await;
+    assert_exact(&exported, &harness.fake.tenant());
+    let fresh = harness.path("fresh.db");
+    sync_counting(harness, &fresh, extra).await;
+    assert_same_export("incremental vs a fresh full sync", &content(exported.clone()), &content(export(&fresh).await));
+    exported
+}
+
 /// The changes a governance team cares about: people join and leave groups, an account is
 /// deleted, another is created, a group is renamed, a role is assigned.
 fn change_the_tenant(fake: &FakeAzure) -> String {
@@ -225,8 +236,7 @@ async fn incremental_sync_after_membership_user_group_and_role_changes_matches_t
 
     let (incremental, _) = sync_counting(&harness, &output, &["--mailboxSettings"]).await;
     assert_eq!(summary_mode(&incremental), "incremental");
-    let exported = export(&output).await;
-    assert_exact(&exported, &harness.fake.tenant());
+    let exported = assert_exact_and_same_as_a_full_sync(&harness, &output, &["--mailboxSettings"]).await;
     let renamed = &harness.fake.tenant().groups[0];
     let group = exported["resources"]
         .as_array()
@@ -240,10 +250,6 @@ async fn incremental_sync_after_membership_user_group_and_role_changes_matches_t
             && grant["entitlement_id"].as_str().is_some_and(|id| id.starts_with("role:"))),
         "the new user's directory role shows"
     );
-
-    let fresh = harness.path("fresh.db");
-    sync_counting(&harness, &fresh, &["--mailboxSettings"]).await;
-    assert_same_export("incremental vs a fresh full sync", &content(exported), &content(export(&fresh).await));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,11 +400,7 @@ async fn application_assignments_and_owners_are_read_again_only_for_the_applicat
     let (incremental, requests) = sync_counting(&harness, &output, &[]).await;
     assert_eq!(summary_mode(&incremental), "incremental");
     assert_eq!(applications_read(&requests), changed, "only the changed applications are read: {requests:#?}");
-    let exported = export(&output).await;
-    assert_exact(&exported, &harness.fake.tenant());
-    let fresh = harness.path("fresh.db");
-    sync_counting(&harness, &fresh, &[]).await;
-    assert_same_export("incremental vs a fresh full sync", &content(exported), &content(export(&fresh).await));
+    assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -420,11 +422,7 @@ async fn an_unreadable_audit_log_makes_incremental_sync_read_every_application_a
         requests.iter().any(|path| path.starts_with("/v1.0/servicePrincipals?")),
         "every application is listed instead: {requests:#?}"
     );
-    let exported = export(&output).await;
-    assert_exact(&exported, &harness.fake.tenant());
-    let fresh = harness.path("fresh.db");
-    sync_counting(&harness, &fresh, &[]).await;
-    assert_same_export("incremental vs a fresh full sync", &content(exported), &content(export(&fresh).await));
+    assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -74,29 +74,54 @@ async fn a_killed_sync_resumes_from_its_checkpoint_and_matches_an_uninterrupted_
 
     for (index, fraction) in [0.15, 0.5, 0.85].into_iter().enumerate() {
         let output = harness.path(&format!("killed-{index}.db"));
-        // A previous snapshot that must stay readable while the killed sync's partial exists.
-        std::fs::copy(&reference, &output).expect("a previous snapshot");
-        let mut kill_at = (full_requests as f64 * fraction) as usize;
         // `--full`: the previous snapshot holds delta tokens; the next run (without `--full`)
         // resumes the interrupted full sync before it considers an incremental one.
-        while !kill_sync_after(&harness, &output, kill_at, &["--page-size", "5", "--full"]).await {
-            std::fs::copy(&reference, &output).expect("a previous snapshot");
+        let run = Interrupted { previous: &reference, output: &output, args: &["--page-size", "5", "--full"] };
+        let summary = run.kill_and_resume(&harness, fraction, full_requests, &expected).await;
+        assert!(summary.contains("resumed"), "the second run resumed:\n{summary}");
+    }
+}
+
+/// A sync into `output`, which holds a copy of `previous` (a complete snapshot) when it starts.
+struct Interrupted<'a> {
+    previous: &'a std::path::Path,
+    output: &'a std::path::Path,
+    /// Arguments of the run that is killed (the resuming run takes them without `--full`).
+    args: &'a [&'a str],
+}
+
+impl Interrupted<'_> {
+    /// Kills the sync after `fraction` of the `uninterrupted` run's requests, checks the previous
+    /// snapshot is still whole, then runs again: it must succeed, read less than `uninterrupted`,
+    /// and end with `expected`. Returns the second run's summary.
+    async fn kill_and_resume(
+        &self,
+        harness: &Harness,
+        fraction: f64,
+        uninterrupted: usize,
+        expected: &Value,
+    ) -> String {
+        let previous_export = comparable(export(self.previous).await);
+        let mut kill_at = (uninterrupted as f64 * fraction) as usize;
+        std::fs::copy(self.previous, self.output).expect("a previous snapshot");
+        while !kill_sync_after(harness, self.output, kill_at, self.args).await {
+            std::fs::copy(self.previous, self.output).expect("a previous snapshot");
             kill_at /= 2;
-            assert!(kill_at > 5, "could not kill the sync before it finished");
+            assert!(kill_at > 3, "could not kill the sync before it finished");
         }
-        assert_eq!(comparable(export(&output).await), expected, "the previous snapshot is still readable and whole");
+        assert_eq!(comparable(export(self.output).await), previous_export, "the previous snapshot is still whole");
 
         let before_resume = harness.fake.requests().len();
-        let resumed = harness.sync(&output, &["--page-size", "5"]).await;
+        let resume_args: Vec<&str> = self.args.iter().copied().filter(|arg| *arg != "--full").collect();
+        let resumed = harness.sync(self.output, &resume_args).await;
         assert_success(&resumed);
-        let summary = String::from_utf8_lossy(&resumed.stdout).into_owned();
-        assert!(summary.contains("resumed"), "the second run resumed:\n{summary}");
         let resume_requests = harness.fake.requests().len() - before_resume;
         assert!(
-            resume_requests < full_requests,
-            "resuming after {kill_at} requests re-read less than a full sync ({resume_requests} vs {full_requests})"
+            resume_requests < uninterrupted,
+            "resuming after {kill_at} requests re-read less than the whole sync ({resume_requests} vs {uninterrupted})"
         );
-        assert_eq!(comparable(export(&output).await), expected, "killed at {kill_at} requests, then resumed");
+        assert_eq!(&comparable(export(self.output).await), expected, "killed at {kill_at} requests, then resumed");
+        String::from_utf8_lossy(&resumed.stdout).into_owned()
     }
 }
 
@@ -160,7 +185,6 @@ async fn a_killed_incremental_sync_resumes_from_its_checkpoint_and_matches_an_un
     let harness = Harness::start(Tenant::generate(&shape())).await;
     let previous = harness.path("previous.db");
     assert_success(&harness.sync(&previous, &["--page-size", "5"]).await);
-    let previous_export = comparable(export(&previous).await);
     change_memberships(&harness.fake);
 
     let reference = harness.path("reference.db");
@@ -171,32 +195,15 @@ async fn a_killed_incremental_sync_resumes_from_its_checkpoint_and_matches_an_un
     assert!(String::from_utf8_lossy(&uninterrupted.stdout).contains("incremental"), "an incremental sync");
     let incremental_requests = harness.fake.requests().len() - before;
     let expected = comparable(export(&reference).await);
-    assert_ne!(expected, previous_export, "the changes show");
+    assert_ne!(expected, comparable(export(&previous).await), "the changes show");
 
     for (index, fraction) in [0.3, 0.7].into_iter().enumerate() {
         let output = harness.path(&format!("killed-incremental-{index}.db"));
-        std::fs::copy(&previous, &output).expect("a previous snapshot");
-        let mut kill_at = (incremental_requests as f64 * fraction) as usize;
-        while !kill_sync_after(&harness, &output, kill_at, &["--page-size", "5"]).await {
-            std::fs::copy(&previous, &output).expect("a previous snapshot");
-            kill_at /= 2;
-            assert!(kill_at > 3, "could not kill the incremental sync before it finished");
-        }
-        assert_eq!(comparable(export(&output).await), previous_export, "the previous snapshot is still whole");
-
-        let before_resume = harness.fake.requests().len();
-        let resumed = harness.sync(&output, &["--page-size", "5"]).await;
-        assert_success(&resumed);
-        let summary = String::from_utf8_lossy(&resumed.stdout).into_owned();
+        let run = Interrupted { previous: &previous, output: &output, args: &["--page-size", "5"] };
+        let summary = run.kill_and_resume(&harness, fraction, incremental_requests, &expected).await;
         assert!(
             summary.contains("resumed") && summary.contains("incremental"),
             "it resumed the incremental sync:\n{summary}"
         );
-        let resume_requests = harness.fake.requests().len() - before_resume;
-        assert!(
-            resume_requests < incremental_requests,
-            "resuming after {kill_at} requests re-read less than the whole incremental sync ({resume_requests} vs {incremental_requests})"
-        );
-        assert_eq!(comparable(export(&output).await), expected, "killed at {kill_at} requests, then resumed");
     }
 }

@@ -306,17 +306,7 @@ pub fn list_lazily<'a>(
         body.insert("@odata.count".into(), Value::from(total));
     }
     if let Some(next) = page.next {
-        let token = call.shared.page_tokens.encode(&collection_key, next);
-        let original = query.raw_without("$skiptoken");
-        let separator = if original.is_empty() { "" } else { "&" };
-        body.insert(
-            "@odata.nextLink".into(),
-            Value::from(format!(
-                "{}{collection_key}?{original}{separator}$skiptoken={}",
-                call.request.public_base(&call.shared.graph_url),
-                token.replace('\'', "%27")
-            )),
-        );
+        body.insert("@odata.nextLink".into(), Value::from(call.next_link(next)));
     }
     body.insert("value".into(), Value::Array(values));
     Ok(GraphReply::ok(Value::Object(body)))

@@ -35,6 +35,20 @@ pub struct GraphCall<'a> {
 }
 
 impl GraphCall<'_> {
+    /// The absolute `@odata.nextLink` that continues this request's collection at `cursor`:
+    /// the same path and query, with an opaque `$skiptoken`.
+    pub fn next_link(&self, cursor: crate::paging::PageCursor) -> String {
+        let collection_key = self.request.path();
+        let token = self.shared.page_tokens.encode(&collection_key, cursor);
+        let original = self.request.query.raw_without("$skiptoken");
+        let separator = if original.is_empty() { "" } else { "&" };
+        format!(
+            "{}{collection_key}?{original}{separator}$skiptoken={}",
+            self.request.public_base(&self.shared.graph_url),
+            token.replace('\'', "%27")
+        )
+    }
+
     pub fn metadata_url(&self) -> String {
         format!("{}/{}/$metadata", self.request.public_base(&self.shared.graph_url), self.version)
     }

@@ -54,17 +54,7 @@ pub fn directory_audits(call: &GraphCall) -> Result<GraphReply, GraphError> {
     body.insert("@odata.context".into(), Value::from(format!("{}#auditLogs/directoryAudits", call.metadata_url())));
     if let Some(last) = page.continue_after {
         let page_index = cursor.map_or(0, |cursor| cursor.page_index) + 1;
-        let token = call.shared.page_tokens.encode(&collection_key, PageCursor { page_index, offset: last });
-        let original = query.raw_without("$skiptoken");
-        let separator = if original.is_empty() { "" } else { "&" };
-        body.insert(
-            "@odata.nextLink".into(),
-            Value::from(format!(
-                "{}{collection_key}?{original}{separator}$skiptoken={}",
-                call.request.public_base(&call.shared.graph_url),
-                token.replace('\'', "%27")
-            )),
-        );
+        body.insert("@odata.nextLink".into(), Value::from(call.next_link(PageCursor { page_index, offset: last })));
     }
     body.insert("value".into(), Value::Array(page.events));
     Ok(GraphReply::ok(Value::Object(body)))

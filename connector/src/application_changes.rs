@@ -40,6 +40,10 @@ use crate::wasi_support::rfc3339;
 /// How far before the previous round's start the audit log is read again: audit events are
 /// written minutes after the change they record.
 const AUDIT_LOG_LOOKBACK: Duration = Duration::from_secs(60 * 60);
+/// How long the audit log keeps events, at the least (Entra ID Free keeps 7 days, P1 and P2
+/// keep 30): a previous round older than this may have lost events, so every application is
+/// read again instead.
+const AUDIT_LOG_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Audit events per page: each may name an application to read, within one call.
 const AUDIT_LOG_PAGE: u16 = 100;
 const READ_AUDIT_LOG: &str = "AuditLog.Read.All";
@@ -175,30 +179,30 @@ impl RoundPage<'_> {
                 response.call
             )));
         };
-        match previous {
+        let Some(previous) = previous else {
             // Starting to track: nothing happened before "now".
-            None => Ok(Next::Done { delta_link, began: round.began }),
-            Some(previous) => Ok(Next::Page(RoundToken {
-                step: Step::AuditLog,
-                next: Some(self.audit_log_url(&previous.began)?),
-                delta_link: Some(delta_link),
-                ..round
-            })),
+            return Ok(Next::Done { delta_link, began: round.began });
+        };
+        let previous_began = parse_time(&previous.began)?;
+        let now = parse_time(&round.began)?;
+        let round = RoundToken { delta_link: Some(delta_link), ..round };
+        if now.duration_since(previous_began).unwrap_or_default() > AUDIT_LOG_RETENTION {
+            eprintln!(
+                "azure-connector: the previous sync began at {} and the audit log may have dropped events since: every enterprise application is read again",
+                previous.began
+            );
+            return Ok(Next::Page(RoundToken { step: Step::Listing, next: None, ..round }));
         }
+        let next = Some(self.audit_log_url(previous_began));
+        Ok(Next::Page(RoundToken { step: Step::AuditLog, next, ..round }))
     }
 
     /// `GET /auditLogs/directoryAudits?$filter=activityDateTime ge {previous round's start − lookback}`.
-    fn audit_log_url(&self, previous_began: &str) -> Result<String, ConnectorError> {
-        let began = humantime::parse_rfc3339(previous_began).map_err(|error| {
-            ConnectorError::InvalidConfig(format!(
-                "delta-token holds an unreadable time '{previous_began}' ({error}): pass the token of the previous sync, or none to start over"
-            ))
-        })?;
-        let since = rfc3339(began.checked_sub(AUDIT_LOG_LOOKBACK).unwrap_or(SystemTime::UNIX_EPOCH));
+    fn audit_log_url(&self, previous_began: SystemTime) -> String {
+        let since = rfc3339(previous_began.checked_sub(AUDIT_LOG_LOOKBACK).unwrap_or(SystemTime::UNIX_EPOCH));
         let top = AUDIT_LOG_PAGE.min(self.config.page_size).to_string();
-        Ok(self
-            .graph
-            .url("/auditLogs/directoryAudits", &[("$filter", &format!("activityDateTime ge {since}")), ("$top", &top)]))
+        self.graph
+            .url("/auditLogs/directoryAudits", &[("$filter", &format!("activityDateTime ge {since}")), ("$top", &top)])
     }
 
     /// Step 2: a page of the audit log; every application it names is read again.
@@ -332,6 +336,14 @@ fn property_strings(value: &str) -> Vec<String> {
         Ok(Value::Array(items)) => items.into_iter().filter_map(|item| item.as_str().map(str::to_owned)).collect(),
         _ => vec![value.trim().to_owned()],
     }
+}
+
+fn parse_time(text: &str) -> Result<SystemTime, ConnectorError> {
+    humantime::parse_rfc3339(text).map_err(|error| {
+        ConnectorError::InvalidConfig(format!(
+            "delta-token holds an unreadable time '{text}' ({error}): pass the token of the previous sync, or none to start over"
+        ))
+    })
 }
 
 fn encode<T: Serialize>(value: &T) -> String {

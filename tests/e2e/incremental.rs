@@ -442,3 +442,36 @@ async fn an_audit_event_that_arrives_late_is_caught_by_the_next_incremental_sync
     assert_eq!(applications_read(&late), changed, "the next sync reads the log from before the previous one began");
     assert_exact(&export(&output).await, &harness.fake.tenant());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_previous_sync_older_than_the_audit_logs_retention_reads_every_application_again() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    // The applications' delta token remembers when its round began: move that 8 days back.
+    {
+        let snapshot = rusqlite::Connection::open(&output).expect("the snapshot opens");
+        let token: String = snapshot
+            .query_row("SELECT token FROM delta_tokens WHERE resource_type = 'enterprise_application'", [], |row| {
+                row.get(0)
+            })
+            .expect("the applications have a delta token");
+        let mut token: Value = serde_json::from_str(&token).expect("the connector's token is JSON");
+        let eight_days_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+        token["began"] = Value::from(humantime::format_rfc3339_seconds(eight_days_ago).to_string());
+        snapshot
+            .execute(
+                "UPDATE delta_tokens SET token = ?1 WHERE resource_type = 'enterprise_application'",
+                [token.to_string()],
+            )
+            .expect("the token is replaced");
+    }
+    change_application_access(&harness.fake);
+
+    let (incremental, requests) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&incremental), "incremental");
+    assert!(stderr(&incremental).contains("audit log may have dropped events"), "{}", stderr(&incremental));
+    assert!(!requests.iter().any(|path| path.starts_with("/v1.0/auditLogs/")), "{requests:#?}");
+    assert!(requests.iter().any(|path| path.starts_with("/v1.0/servicePrincipals?")), "{requests:#?}");
+    assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
+}

@@ -176,4 +176,24 @@ pub struct RunArgs {
     #[arg(long, env = "BATON_FULL_SYNC", value_parser = BoolishValueParser::new(),
           num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub full: bool,
+    /// Re-read everything when the last full sync of the output began longer ago than this
+    /// (e.g. "24h", "7d"), so whatever a change feed missed is corrected; "never" turns it off.
+    #[arg(long, env = "BATON_FULL_SYNC_INTERVAL", default_value = "24h", value_parser = parse_full_sync_interval)]
+    pub full_sync_interval: FullSyncInterval,
+}
+
+/// `--full-sync-interval`: how old the last full sync may be before the next sync is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullSyncInterval {
+    Every(std::time::Duration),
+    Never,
+}
+
+fn parse_full_sync_interval(text: &str) -> Result<FullSyncInterval, String> {
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(FullSyncInterval::Never);
+    }
+    humantime::parse_duration(text.trim())
+        .map(FullSyncInterval::Every)
+        .map_err(|error| format!("{text:?} is not a duration ({error}): write it like \"24h\" or \"7d\", or \"never\""))
 }

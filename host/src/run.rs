@@ -33,6 +33,7 @@ pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path
         workers: usize::from(run.workers),
         show_progress: true,
         full: run.full,
+        full_sync_interval: run.full_sync_interval,
     }
     .run()
     .await

@@ -475,3 +475,45 @@ async fn a_previous_sync_older_than_the_audit_logs_retention_reads_every_applica
     assert!(requests.iter().any(|path| path.starts_with("/v1.0/servicePrincipals?")), "{requests:#?}");
     assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
 }
+
+/// When the snapshot says its chain of incremental syncs started (its last full sync began).
+fn full_sync_started_at(output: &Path) -> String {
+    let snapshot = rusqlite::Connection::open(output).expect("the snapshot opens");
+    snapshot
+        .query_row("SELECT full_sync_started_at FROM incremental_state WHERE id = 1", [], |row| row.get(0))
+        .expect("the snapshot records its last full sync")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_sync_is_due_after_the_full_sync_interval_and_never_when_turned_off() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    let began = full_sync_started_at(&output);
+    let (incremental, _) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&incremental), "incremental");
+    assert_eq!(full_sync_started_at(&output), began, "an incremental sync keeps the chain's start");
+
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    let backdate = |output: &Path| {
+        let snapshot = rusqlite::Connection::open(output).expect("the snapshot opens");
+        let at = humantime::format_rfc3339_seconds(two_days_ago).to_string();
+        snapshot.execute("UPDATE incremental_state SET full_sync_started_at = ?1", [at]).expect("backdated");
+    };
+    backdate(&output);
+    let (never, _) = sync_counting(&harness, &output, &["--full-sync-interval", "never"]).await;
+    assert_eq!(summary_mode(&never), "incremental", "turned off, the age does not matter");
+
+    backdate(&output);
+    let (due, _) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&due), "full (last full sync older than --full-sync-interval)");
+    assert_ne!(full_sync_started_at(&output), humantime::format_rfc3339_seconds(two_days_ago).to_string());
+    let (after, _) = sync_counting(&harness, &output, &["--full-sync-interval", "36h"]).await;
+    assert_eq!(summary_mode(&after), "incremental", "the full sync started a new chain");
+
+    let mut args = harness.sync_args(&output);
+    args.extend(["--full-sync-interval".to_owned(), "daily".to_owned()]);
+    let refused = crate::support::run_host(&args, &[]).await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("write it like \"24h\""), "{}", stderr(&refused));
+}

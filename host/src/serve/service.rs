@@ -204,6 +204,7 @@ impl Service {
             workers: usize::from(self.run.workers),
             show_progress: false,
             full: self.run.full,
+            full_sync_interval: self.run.full_sync_interval,
         }
         .run()
         .await

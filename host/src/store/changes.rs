@@ -34,6 +34,8 @@ pub struct DeltaState {
     pub config_fingerprint: String,
     /// Resource type → delta token.
     pub tokens: BTreeMap<String, String>,
+    /// When the full sync this snapshot's chain of incremental syncs started from began (RFC 3339).
+    pub full_sync_started_at: String,
 }
 
 /// Reads the delta state of a completed snapshot; `None` when there is no usable snapshot
@@ -52,10 +54,13 @@ fn read_delta_state(connection: &Connection) -> anyhow::Result<Option<DeltaState
     if has_tables < 2 {
         return Ok(None);
     }
-    let Some((connector, config_fingerprint)) = connection
-        .query_row("SELECT connector, config_fingerprint FROM incremental_state WHERE id = 1", [], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
+    // A snapshot written before `full_sync_started_at` existed fails here: it gets a full sync.
+    let Some((connector, config_fingerprint, full_sync_started_at)) = connection
+        .query_row(
+            "SELECT connector, config_fingerprint, full_sync_started_at FROM incremental_state WHERE id = 1",
+            [],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)),
+        )
         .optional()?
     else {
         return Ok(None);
@@ -64,7 +69,7 @@ fn read_delta_state(connection: &Connection) -> anyhow::Result<Option<DeltaState
     let tokens = select
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    Ok(Some(DeltaState { connector, config_fingerprint, tokens }))
+    Ok(Some(DeltaState { connector, config_fingerprint, tokens, full_sync_started_at }))
 }
 
 impl SnapshotWriter {
@@ -260,8 +265,9 @@ impl SnapshotWriter {
         let transaction = self.connection.transaction()?;
         transaction.execute_batch("DELETE FROM delta_tokens; DELETE FROM incremental_state;")?;
         transaction.execute(
-            "INSERT INTO incremental_state (id, connector, config_fingerprint) VALUES (1, ?1, ?2)",
-            params![state.connector, state.config_fingerprint],
+            "INSERT INTO incremental_state (id, connector, config_fingerprint, full_sync_started_at)
+             VALUES (1, ?1, ?2, ?3)",
+            params![state.connector, state.config_fingerprint, state.full_sync_started_at],
         )?;
         for (resource_type, token) in &state.tokens {
             transaction.execute(

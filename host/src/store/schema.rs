@@ -29,7 +29,8 @@ CREATE TABLE sync_runs (
 pub const SCHEMA_IF_MISSING: &str = "
 CREATE TABLE IF NOT EXISTS delta_tokens (resource_type TEXT PRIMARY KEY, token TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS incremental_state (
-    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, config_fingerprint TEXT NOT NULL);
+    id INTEGER PRIMARY KEY, connector TEXT NOT NULL, config_fingerprint TEXT NOT NULL,
+    full_sync_started_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS provisioning_audit (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, entitlement_id TEXT NOT NULL,
     principal_type TEXT NOT NULL, principal_id TEXT NOT NULL, outcome TEXT NOT NULL, grant_id TEXT,

@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use futures::TryStreamExt as _;
 use sha2::{Digest, Sha256};
 
 use super::{AccessListing, SyncJob, SyncMode, SyncProgress, SyncRun, SyncSummary, carries_entitlements, lock};
+use crate::cli::FullSyncInterval;
 use crate::sandbox::{CallTimes, ConnectorError, ConnectorMetadata, GrantChanges, Resource, ResourceType, TrackedType};
 use crate::store::{DeltaState, ListingProgress, PageProgress, SnapshotWriter, previous_delta_state};
 
@@ -36,8 +37,15 @@ pub(super) struct DeltaPlan {
 }
 
 impl DeltaPlan {
-    pub fn state_with(&self, tokens: BTreeMap<String, String>) -> DeltaState {
-        DeltaState { connector: self.connector.clone(), config_fingerprint: self.fingerprint.clone(), tokens }
+    /// The state a run leaves for the next one: its tokens, and when the full sync the chain of
+    /// incremental syncs started from began.
+    pub fn state_with(&self, tokens: BTreeMap<String, String>, full_sync_started_at: &str) -> DeltaState {
+        DeltaState {
+            connector: self.connector.clone(),
+            config_fingerprint: self.fingerprint.clone(),
+            tokens,
+            full_sync_started_at: full_sync_started_at.to_owned(),
+        }
     }
 
     fn tracked(&self, kind: &ResourceType) -> Option<&TrackedType> {
@@ -124,6 +132,24 @@ impl SyncJob {
             });
         }
         Ok(plan)
+    }
+
+    /// Why the previous snapshot's chain of incremental syncs must end with a full one now, if
+    /// it must: its full sync began longer ago than `--full-sync-interval` (or at an unreadable time).
+    pub(super) fn full_sync_due(&self, previous: &DeltaState) -> Option<String> {
+        let FullSyncInterval::Every(interval) = self.full_sync_interval else { return None };
+        let Ok(began) = humantime::parse_rfc3339(&previous.full_sync_started_at) else {
+            return Some(format!("the last full sync's start {:?} is unreadable", previous.full_sync_started_at));
+        };
+        let age = std::time::SystemTime::now().duration_since(began).unwrap_or_default();
+        (age > interval).then(|| {
+            format!(
+                "the last full sync began at {} ({} ago), longer ago than --full-sync-interval {}",
+                previous.full_sync_started_at,
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                humantime::format_duration(interval)
+            )
+        })
     }
 
     /// Delta tokens for "now", one per tracked type. Failing here only costs the next sync its
@@ -243,7 +269,7 @@ impl SyncJob {
         progress.finish();
 
         let mut writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
-        writer.write_delta_state(&delta.state_with(tokens))?;
+        writer.write_delta_state(&delta.state_with(tokens, &previous.full_sync_started_at))?;
         // The snapshot holds more than this run saw: `finish` counts it from the snapshot itself.
         self.finish(run, SyncMode::Incremental, writer).map(Some)
     }

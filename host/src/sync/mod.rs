@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt as _, Stream, TryStreamExt as _};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::cli::FullSyncInterval;
 use crate::connector_error::describe;
 use crate::outbound::gateway::TenantGateway;
 use crate::sandbox::{
@@ -47,6 +48,8 @@ pub struct SyncJob {
     pub show_progress: bool,
     /// Re-read everything even when the output allows an incremental sync.
     pub full: bool,
+    /// Re-read everything when the output's last full sync began longer ago than this.
+    pub full_sync_interval: FullSyncInterval,
 }
 
 const BATCH: usize = 256;
@@ -67,6 +70,10 @@ impl SyncJob {
         // An interrupted full sync is resumed before any incremental sync is considered.
         let resumable = SnapshotWriter::resumable(&self.output, &fingerprint(&metadata, &self.config));
         if let Some(previous) = delta.previous.as_ref().filter(|_| !self.full && !resumable) {
+            if let Some(reason) = self.full_sync_due(previous) {
+                tracing::info!("{reason}: re-reading everything");
+                return self.run_full(&run, &delta, SyncMode::FullByInterval).await;
+            }
             match self.run_incremental(&run, &delta, previous).await? {
                 Some(summary) => return Ok(summary),
                 None => {
@@ -90,7 +97,7 @@ impl SyncJob {
             // Tokens for "now" are taken before the listing (and kept in the partial file, so a
             // resumed run uses them too): changes made while it runs are reported again by the
             // next incremental sync (applying a change twice is harmless).
-            writer.write_delta_state(&delta.state_with(tokens))?;
+            writer.write_delta_state(&delta.state_with(tokens, run.started_at))?;
         }
         writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
         writer.write_resource_types(&metadata.resource_types)?;

@@ -17,6 +17,8 @@ pub enum SyncMode {
     Incremental,
     /// Everything was listed because the previous snapshot's delta token had expired.
     FullAfterExpiredToken,
+    /// Everything was listed because the last full sync was older than `--full-sync-interval`.
+    FullByInterval,
 }
 
 impl SyncMode {
@@ -25,6 +27,7 @@ impl SyncMode {
             SyncMode::Full => "full",
             SyncMode::Incremental => "incremental",
             SyncMode::FullAfterExpiredToken => "full (delta token expired)",
+            SyncMode::FullByInterval => "full (last full sync older than --full-sync-interval)",
         }
     }
 }

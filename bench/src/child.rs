@@ -39,6 +39,8 @@ fn seconds(time: libc::timeval) -> Duration {
 /// How the host process ended and what it used.
 pub struct HostRun {
     pub success: bool,
+    /// True when `kill_now` had it killed.
+    pub killed: bool,
     pub exit: String,
     pub wall: Duration,
     /// The highest `VmHWM` seen while polling (every 10 ms).
@@ -48,8 +50,16 @@ pub struct HostRun {
 }
 
 /// Runs `host args...` with stdout and stderr in files under `logs`, polling its peak RSS, and
-/// reaps it with `wait4`, which reports its CPU time.
-pub fn run_host(host: &Path, args: &[String], logs: &Path, cache_dir: &Path) -> anyhow::Result<HostRun> {
+/// reaps it with `wait4`, which reports its CPU time. At every poll (every 10 ms) it asks
+/// `kill_now`, and kills the host with SIGKILL, as an OOM killer or a lost node would, the
+/// first time it answers true.
+pub fn run_host(
+    host: &Path,
+    args: &[String],
+    logs: &Path,
+    cache_dir: &Path,
+    mut kill_now: impl FnMut() -> bool,
+) -> anyhow::Result<HostRun> {
     let stdout = File::create(logs.join("host.stdout")).context("creating the host's stdout file")?;
     let stderr = File::create(logs.join("host.stderr")).context("creating the host's stderr file")?;
     let started = Instant::now();
@@ -66,6 +76,7 @@ pub fn run_host(host: &Path, args: &[String], logs: &Path, cache_dir: &Path) -> 
     let pid = libc::pid_t::try_from(child.id()).context("the child's pid does not fit pid_t")?;
     let status_file = format!("/proc/{pid}/status");
     let mut peak_rss_bytes = 0;
+    let mut killed = false;
     let mut status: libc::c_int = 0;
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -77,6 +88,13 @@ pub fn run_host(host: &Path, args: &[String], logs: &Path, cache_dir: &Path) -> 
         // which is never called); `status` and `usage` are valid for writes during the call.
         let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         match reaped {
+            0 if !killed && kill_now() => {
+                // SAFETY: `pid` is our own child and not yet reaped, so it cannot name another process.
+                if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+                    anyhow::bail!("killing the host (pid {pid}) failed: {}", std::io::Error::last_os_error());
+                }
+                killed = true;
+            }
             0 => std::thread::sleep(Duration::from_millis(10)),
             reaped if reaped > 0 => break reaped,
             _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
@@ -97,6 +115,7 @@ pub fn run_host(host: &Path, args: &[String], logs: &Path, cache_dir: &Path) -> 
     };
     Ok(HostRun {
         success,
+        killed,
         exit,
         wall,
         peak_rss_bytes,

@@ -1,40 +1,79 @@
-//! sync-bench: full syncs of generated tenants against the fake Azure, measured.
+//! sync-bench: syncs of generated tenants against the fake Azure, measured.
 //!
 //! For each scenario it generates a tenant of a given shape, serves it from the fake Azure on
-//! loopback (in this process), runs `connector-host sync` against it as a child process and
-//! prints: wall time, requests made against the minimum needed, Graph resource units spent,
-//! the host's peak RSS and CPU time, and the share of that CPU time spent inside the component.
-//! With a resource-unit budget, it also prints the floor (units spent ÷ allowed rate) and how
-//! far above it the sync finished. Figures are printed, never asserted.
+//! loopback (in this process) and runs `connector-host sync` against it as a child process.
+//!
+//! - `s`, `l`, `l-throttled`, `l-throttled-3500`: one full sync; prints wall time, requests
+//!   made against the minimum needed, Graph resource units spent, the host's peak RSS and CPU
+//!   time, and the share of that CPU time spent inside the component. With a resource-unit
+//!   budget, it also prints the floor (units spent ÷ allowed rate) and how far above it the
+//!   sync finished.
+//! - `s-resume`, `l-resume`: kills a full sync with SIGKILL at 10 random points (`--seed N`
+//!   reproduces them), checks the previous snapshot stays readable and whole, resumes, and
+//!   compares each result with an uninterrupted sync; prints the requests re-read.
+//! - `s-incremental`, `l-incremental`: an incremental sync of the unchanged tenant (its
+//!   requests against the full sync's, by route), then of the tenant after 100 changes,
+//!   checking exactly those changes show and the result equals a fresh full sync.
+//!
+//! Figures are printed, never asserted; a wrong snapshot is, and makes the bench exit with 1.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release -p sync-bench -- [s] [l] [l-throttled] [l-throttled-3500] [--runs N] [--workers N]
+//! cargo build --release -p connector-host -p sync-bench
+//! target/release/sync-bench [s] [l] [l-throttled] [l-throttled-3500] [s-resume] [l-resume] [s-incremental] [l-incremental] [--runs N] [--workers N] [--seed N]
 //! ```
 
 mod child;
+mod diff;
+mod digest;
+mod full_sync;
+mod incremental;
 mod minimum;
+mod resume;
+mod routes;
+mod served;
+mod tenant_changes;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fake_azure::{FakeAzure, Service, Tenant, TenantShape};
+use fake_azure::{Tenant, TenantShape};
 
-use child::{HostRun, run_host};
-use minimum::Minimum;
+use served::{HostCommand, ServedTenant};
 
-/// The fake's ARM page size (ARM, unlike Graph, chooses it).
-const ARM_PAGE: usize = 100;
+const USAGE: &str =
+    "usage: sync-bench [s] [l] [l-throttled] [l-throttled-3500] [s-resume] [l-resume] [s-incremental] [l-incremental]
+                  [--runs N] [--workers N] [--seed N] [--host PATH] [--show-log] [--keep] [--serve] [-- SYNC-ARGS...]
 
-struct Scenario {
+  s, l                 one full sync of the S or L tenant, measured
+  l-throttled[-3500]   the same under Graph's resource-unit budget (8,000 or 3,500 RU per 10 s)
+  s-resume, l-resume   kill a full sync at 10 random points, resume, compare with an uninterrupted one
+  s-incremental, l-incremental
+                       incremental syncs of the unchanged tenant, then after 100 changes, checked
+  --runs N             run each scenario N times
+  --workers N          the host's --workers (its default is 8)
+  --seed N             the kill points of the resume scenarios (default: from the clock; printed)
+  --host PATH          the connector-host binary (default: target/release/connector-host)
+  --show-log           print the host's log after each full-sync scenario
+  --keep               keep the snapshots and logs of the resume and incremental scenarios
+  --serve              only serve the first scenario's tenant and print the sync command
+  -- SYNC-ARGS         passed to every `connector-host sync`
+Without a scenario: s, l, l-throttled.";
+
+/// What a scenario measures.
+#[derive(Clone, Copy)]
+enum Measure {
+    FullSync,
+    KillAndResume,
+    Incremental,
+}
+
+pub struct Scenario {
     name: &'static str,
     shape: TenantShape,
     /// Graph's resource-unit budget: units per window, per app and tenant.
     budget: Option<(u32, Duration)>,
-}
-
-fn shape_s() -> TenantShape {
-    TenantShape::small()
+    measure: Measure,
 }
 
 /// 100,000 users, 20,000 groups of 50 (1,000,000 memberships), 2,000 service principals with
@@ -53,30 +92,42 @@ fn shape_l() -> TenantShape {
 }
 
 fn scenario(name: &str) -> anyhow::Result<Scenario> {
+    let plain = |name, shape, measure| Scenario { name, shape, budget: None, measure };
     Ok(match name {
-        "s" => Scenario { name: "S", shape: shape_s(), budget: None },
-        "l" => Scenario { name: "L", shape: shape_l(), budget: None },
-        "l-throttled" => {
-            Scenario { name: "L, 8,000 RU per 10 s", shape: shape_l(), budget: Some((8_000, Duration::from_secs(10))) }
-        }
+        "s" => plain("S", TenantShape::small(), Measure::FullSync),
+        "l" => plain("L", shape_l(), Measure::FullSync),
+        "l-throttled" => Scenario {
+            name: "L, 8,000 RU per 10 s",
+            shape: shape_l(),
+            budget: Some((8_000, Duration::from_secs(10))),
+            measure: Measure::FullSync,
+        },
         "l-throttled-3500" => Scenario {
             name: "L, 3,500 RU per 10 s (Graph's smallest budget)",
             shape: shape_l(),
             budget: Some((3_500, Duration::from_secs(10))),
+            measure: Measure::FullSync,
         },
-        other => bail!("unknown scenario {other:?}: use s, l, l-throttled or l-throttled-3500"),
+        "s-resume" => plain("S, killed and resumed", TenantShape::small(), Measure::KillAndResume),
+        "l-resume" => plain("L, killed and resumed", shape_l(), Measure::KillAndResume),
+        "s-incremental" => plain("S, incremental", TenantShape::small(), Measure::Incremental),
+        "l-incremental" => plain("L, incremental", shape_l(), Measure::Incremental),
+        other => bail!("unknown scenario {other:?}\n{USAGE}"),
     })
 }
 
 struct Options {
     scenarios: Vec<String>,
-    host: PathBuf,
-    extra_args: Vec<String>,
+    host: HostCommand,
+    /// The host's `--workers`, when given (the resume scenarios print it).
+    workers: Option<u16>,
     runs: usize,
-    /// The compiled-component cache the host runs use (`CONNECTOR_HOST_CACHE_DIR`).
-    cache_dir: PathBuf,
-    /// Print the host's log (its stderr) after each run.
+    /// Seeds the kill points of the resume scenarios.
+    seed: u64,
+    /// Print the host's log (its stderr) after each full-sync run.
     show_log: bool,
+    /// Keep the work directories of the resume and incremental scenarios.
+    keep: bool,
     /// Only serve the scenario's tenant and print the sync command, for profiling by hand.
     serve: bool,
 }
@@ -84,27 +135,36 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         scenarios: Vec::new(),
-        host: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/connector-host"),
-        extra_args: Vec::new(),
+        host: HostCommand {
+            binary: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/connector-host"),
+            cache_dir: PathBuf::new(),
+            extra_args: Vec::new(),
+        },
+        workers: None,
         runs: 1,
-        cache_dir: PathBuf::new(),
+        seed: resume::seed_from_clock(),
         show_log: false,
+        keep: false,
         serve: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value"));
         match arg.as_str() {
-            "--host" => options.host = PathBuf::from(value("--host")?),
-            "--workers" => options.extra_args.extend(["--workers".to_owned(), value("--workers")?]),
+            "--host" => options.host.binary = PathBuf::from(value("--host")?),
+            "--workers" => {
+                let workers = value("--workers")?;
+                options.workers = Some(workers.parse().context("--workers takes a number from 1 to 256")?);
+                options.host.extra_args.extend(["--workers".to_owned(), workers]);
+            }
             "--runs" => options.runs = value("--runs")?.parse().context("--runs takes a number")?,
+            "--seed" => options.seed = value("--seed")?.parse().context("--seed takes a number")?,
             "--show-log" => options.show_log = true,
+            "--keep" => options.keep = true,
             "--serve" => options.serve = true,
-            "--" => options.extra_args.extend(args.by_ref()),
+            "--" => options.host.extra_args.extend(args.by_ref()),
             "-h" | "--help" => {
-                println!(
-                    "usage: sync-bench [s] [l] [l-throttled] [l-throttled-3500] [--runs N] [--workers N] [--host PATH] [--show-log] [--serve] [-- SYNC-ARGS...]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             scenario => options.scenarios.push(scenario.to_owned()),
@@ -119,241 +179,46 @@ fn options() -> anyhow::Result<Options> {
 fn main() -> anyhow::Result<()> {
     let mut options = options()?;
     let cache = tempfile::tempdir().context("creating the compiled-component cache")?;
-    options.cache_dir = cache.path().to_path_buf();
-    if !options.host.is_file() {
-        bail!("{} does not exist: run `cargo build --release` first, or pass --host", options.host.display());
+    options.host.cache_dir = cache.path().to_path_buf();
+    if !options.host.binary.is_file() {
+        bail!(
+            "{} does not exist: run `cargo build --release -p connector-host` first, or pass --host",
+            options.host.binary.display()
+        );
     }
+    let scenarios = options.scenarios.iter().map(|name| scenario(name)).collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     if options.serve {
-        let name = options.scenarios.first().map_or("s", String::as_str);
-        return runtime.block_on(serve(&scenario(name)?));
+        return runtime.block_on(serve(scenarios.first().context("--serve needs a scenario")?));
     }
-    runtime.block_on(warm_up(&options))?;
-    for name in &options.scenarios {
-        let scenario = scenario(name)?;
+    runtime.block_on(full_sync::warm_up(&options.host))?;
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
         for run in 1..=options.runs {
-            runtime.block_on(bench(&scenario, &options, run))?;
+            let passed = match scenario.measure {
+                Measure::FullSync => {
+                    runtime.block_on(full_sync::bench(scenario, &options.host, options.show_log, run))?;
+                    true
+                }
+                Measure::KillAndResume => runtime.block_on(resume::bench(scenario, &options, run))?,
+                Measure::Incremental => runtime.block_on(incremental::bench(scenario, &options, run))?,
+            };
+            if !passed {
+                failures.push(format!("{} (run {run})", scenario.name));
+            }
         }
+    }
+    if !failures.is_empty() {
+        println!("\n!!! FAILED: {} — see the lines marked FAIL above", failures.join(", "));
+        std::process::exit(1);
     }
     Ok(())
 }
 
 /// Serves the scenario's tenant until Ctrl-C and prints how to sync it.
 async fn serve(scenario: &Scenario) -> anyhow::Result<()> {
-    let tenant = Tenant::generate(&scenario.shape);
-    let command = format!(
-        "sync --azure-client-id {} --azure-client-secret {} --azure-tenant-id {}",
-        tenant.client_id, tenant.client_secret, tenant.tenant_id
-    );
-    let fake = FakeAzure::start(tenant).await?;
-    fake.arm_page_size(ARM_PAGE);
-    if let Some((units, window)) = scenario.budget {
-        fake.resource_unit_budget(units, window);
-    }
-    println!(
-        "{} served; sync it with:\nconnector-host {command} --login-url {} --graph-url {} --arm-url {}",
-        scenario.name,
-        fake.login_url(),
-        fake.graph_url(),
-        fake.arm_url()
-    );
+    let served = ServedTenant::start(Tenant::generate(&scenario.shape), scenario.budget).await?;
+    println!("{} served; sync it with:\nconnector-host sync {}", scenario.name, served.connection_args().join(" "));
     tokio::signal::ctrl_c().await?;
     Ok(())
-}
-
-/// What the host wrote with `--stats-json`.
-struct HostStats {
-    resource_units: u64,
-    calls: u64,
-    instantiate: Duration,
-    guest: Duration,
-    sync_elapsed: Duration,
-    /// The host's own `VmHWM` when it wrote its figures.
-    peak_rss_bytes: Option<u64>,
-}
-
-fn read_stats(path: &Path) -> anyhow::Result<HostStats> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let stats: serde_json::Value = serde_json::from_str(&text).context("the host's stats are not JSON")?;
-    let seconds = |value: &serde_json::Value| Duration::from_secs_f64(value.as_f64().unwrap_or(0.0));
-    Ok(HostStats {
-        resource_units: stats["resource_units"].as_u64().unwrap_or(0),
-        calls: stats["sandbox"]["calls"].as_u64().unwrap_or(0),
-        instantiate: seconds(&stats["sandbox"]["instantiate_seconds"]),
-        guest: seconds(&stats["sandbox"]["guest_seconds"]),
-        sync_elapsed: seconds(&stats["elapsed_seconds"]),
-        peak_rss_bytes: stats["peak_rss_bytes"].as_u64(),
-    })
-}
-
-/// One sync of a tenant served by the fake Azure, and what the fake saw.
-struct Measured {
-    outcome: HostRun,
-    requests: Vec<fake_azure::LoggedRequest>,
-    units: u64,
-    fake_cpu: Duration,
-    /// Holds the snapshot, the host's figures and its log.
-    dir: tempfile::TempDir,
-}
-
-async fn sync_against_fake(
-    tenant: Tenant,
-    budget: Option<(u32, Duration)>,
-    options: &Options,
-) -> anyhow::Result<Measured> {
-    let credentials = (tenant.client_id.clone(), tenant.client_secret.clone(), tenant.tenant_id.clone());
-    let fake = FakeAzure::start(tenant).await?;
-    fake.arm_page_size(ARM_PAGE);
-    if let Some((units, window)) = budget {
-        fake.resource_unit_budget(units, window);
-    }
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let stats_path = dir.path().join("stats.json");
-    let mut args: Vec<String> = vec![
-        "sync".into(),
-        "--output".into(),
-        dir.path().join("sync.db").display().to_string(),
-        "--stats-json".into(),
-        stats_path.display().to_string(),
-        "--azure-client-id".into(),
-        credentials.0,
-        "--azure-client-secret".into(),
-        credentials.1,
-        "--azure-tenant-id".into(),
-        credentials.2,
-        "--login-url".into(),
-        fake.login_url(),
-        "--graph-url".into(),
-        fake.graph_url(),
-        "--arm-url".into(),
-        fake.arm_url(),
-    ];
-    args.extend(options.extra_args.iter().cloned());
-
-    let host = options.host.clone();
-    let logs = dir.path().to_path_buf();
-    let cache = options.cache_dir.clone();
-    let fake_cpu_before = child::own_cpu_time();
-    let outcome = tokio::task::spawn_blocking(move || run_host(&host, &args, &logs, &cache)).await??;
-    let fake_cpu = child::own_cpu_time().saturating_sub(fake_cpu_before);
-    Ok(Measured { outcome, requests: fake.requests(), units: fake.resource_units_spent(), fake_cpu, dir })
-}
-
-/// Syncs a tiny tenant once, so the host compiles the component into the bench's cache and
-/// the measured runs start warm, as every run after a host's first does.
-async fn warm_up(options: &Options) -> anyhow::Result<()> {
-    let shape = TenantShape { users: 10, groups: 2, members_per_group: 2, service_principals: 2, ..shape_s() };
-    let measured = sync_against_fake(Tenant::generate(&shape), None, options).await?;
-    println!(
-        "warm-up: a cold start (compiling the component into the cache) took {:.2} s{}",
-        measured.outcome.wall.as_secs_f64(),
-        if measured.outcome.success { "" } else { " and FAILED" }
-    );
-    Ok(())
-}
-
-async fn bench(scenario: &Scenario, options: &Options, run: usize) -> anyhow::Result<()> {
-    let generating = Instant::now();
-    let tenant = Tenant::generate(&scenario.shape);
-    let generated_in = generating.elapsed();
-    let minimum = Minimum::of(&tenant, ARM_PAGE);
-    let memberships: usize = tenant.groups.iter().map(|group| group.members.len()).sum();
-    let Measured { outcome, requests, units, fake_cpu, dir } =
-        sync_against_fake(tenant, scenario.budget, options).await?;
-    let stats_path = dir.path().join("stats.json");
-
-    let shape = &scenario.shape;
-    println!(
-        "== {} (run {run}): {} users, {} groups, {} memberships, {} service principals, {} subscriptions × {} resource groups, {} RBAC assignments per subscription; generated in {:.2} s",
-        scenario.name,
-        shape.users,
-        shape.groups,
-        memberships,
-        shape.service_principals,
-        shape.subscriptions,
-        shape.resource_groups_per_subscription,
-        shape.rbac_assignments_per_subscription,
-        generated_in.as_secs_f64()
-    );
-    if options.show_log {
-        let stderr = std::fs::read_to_string(dir.path().join("host.stderr")).unwrap_or_default();
-        for line in stderr.lines() {
-            println!("   | {line}");
-        }
-    }
-    if !outcome.success {
-        let stderr = std::fs::read_to_string(dir.path().join("host.stderr")).unwrap_or_default();
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        println!("   the sync FAILED ({}):", outcome.exit);
-        for line in tail.into_iter().rev() {
-            println!("   | {line}");
-        }
-        return Ok(());
-    }
-    let stats = read_stats(&stats_path)?;
-    report(scenario, &outcome, &stats, &requests, units, &minimum);
-    println!("   fake Azure CPU   {:.2} s (this process, while the sync ran)", fake_cpu.as_secs_f64());
-    Ok(())
-}
-
-fn report(
-    scenario: &Scenario,
-    host: &HostRun,
-    stats: &HostStats,
-    requests: &[fake_azure::LoggedRequest],
-    units: u64,
-    minimum: &Minimum,
-) {
-    let count = |service: Service| requests.iter().filter(|request| request.service == service).count();
-    let throttled = requests.iter().filter(|request| request.status == 429).count();
-    let cpu = host.user_cpu + host.system_cpu;
-    let share = |part: Duration| if cpu.is_zero() { 0.0 } else { 100.0 * part.as_secs_f64() / cpu.as_secs_f64() };
-    println!(
-        "   wall time        {:.2} s (the sync's own clock: {:.2} s)",
-        host.wall.as_secs_f64(),
-        stats.sync_elapsed.as_secs_f64()
-    );
-    println!(
-        "   requests         {} (Graph {}, ARM {}, login {}; {} answered 429) vs minimum {} (Graph {}, ARM {}, login {}): {:.2}×",
-        requests.len(),
-        count(Service::Graph),
-        count(Service::Arm),
-        count(Service::Login),
-        throttled,
-        minimum.total(),
-        minimum.graph,
-        minimum.arm,
-        minimum.tokens,
-        requests.len() as f64 / minimum.total() as f64
-    );
-    println!("   resource units   {units} (the host counted {})", stats.resource_units);
-    if let Some((budget, window)) = scenario.budget {
-        let rate = f64::from(budget) / window.as_secs_f64();
-        let floor = units as f64 / rate;
-        println!(
-            "   budget           {budget} RU per {} s: floor {floor:.1} s, the sync took {:.2}× the floor",
-            window.as_secs(),
-            host.wall.as_secs_f64() / floor
-        );
-    }
-    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    let peak = host.peak_rss_bytes.max(stats.peak_rss_bytes.unwrap_or(0));
-    println!(
-        "   host peak RSS    {:.1} MiB (VmHWM polled every 10 ms: {:.1} MiB; reported by the host at its end: {})",
-        mib(peak),
-        mib(host.peak_rss_bytes),
-        stats.peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |bytes| format!("{:.1} MiB", mib(bytes)))
-    );
-    println!(
-        "   host CPU         {:.2} s (user {:.2}, system {:.2}); in the component {:.2} s ({:.0}%), instantiating {:.2} s ({:.0}%) over {} calls ({:.0} µs per call)",
-        cpu.as_secs_f64(),
-        host.user_cpu.as_secs_f64(),
-        host.system_cpu.as_secs_f64(),
-        stats.guest.as_secs_f64(),
-        share(stats.guest),
-        stats.instantiate.as_secs_f64(),
-        share(stats.instantiate),
-        stats.calls,
-        if stats.calls == 0 { 0.0 } else { stats.instantiate.as_secs_f64() * 1e6 / stats.calls as f64 }
-    );
 }

@@ -332,17 +332,45 @@ impl SnapshotWriter {
         }
     }
 
+    /// True when this partial snapshot was completed by a run killed before it could put it in
+    /// place: the caller only has to `complete` it again.
+    pub fn completed(&self) -> anyhow::Result<bool> {
+        let finished: Option<Option<String>> = self
+            .connection
+            .query_row("SELECT finished_at FROM sync_runs WHERE id = 1", [], |row| row.get(0))
+            .optional()?;
+        Ok(matches!(finished, Some(Some(_))))
+    }
+
     /// Records the end of the run, makes the file durable and puts it in place of the output.
+    /// Every step may be done again: a run killed before the rename left a partial file that
+    /// `completed` recognises (it keeps its fingerprint, so it is resumed) and completes again.
     pub fn complete(mut self, finished_at: &str, requests: u64, throttled: u64) -> anyhow::Result<()> {
-        self.connection.execute(
+        self.mark_finished(finished_at, requests, throttled)?;
+        self.put_in_place()
+    }
+
+    /// Step 1 of `complete`, in one transaction: the run is finished and its checkpoints go,
+    /// but the fingerprint stays until the file is in place.
+    fn mark_finished(&mut self, finished_at: &str, requests: u64, throttled: u64) -> anyhow::Result<()> {
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
             "UPDATE sync_runs SET finished_at = ?1, requests = ?2, throttled = ?3, duplicates = ?4 WHERE id = 1",
             params![finished_at, requests as i64, throttled as i64, self.duplicates as i64],
         )?;
-        self.connection.execute_batch(
+        transaction.execute_batch(
             "DELETE FROM sync_progress;
-             DELETE FROM sync_checkpoint;
-             DELETE FROM incremental_changed;
-             CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
+             DELETE FROM sync_checkpoint WHERE key <> 'fingerprint';
+             DELETE FROM incremental_changed;",
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Step 2 of `complete`: indexes, the audit trail carried over, then the rename.
+    fn put_in_place(mut self) -> anyhow::Result<()> {
+        self.connection.execute_batch(
+            "CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
              CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
              CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
         )?;
@@ -357,8 +385,10 @@ impl SnapshotWriter {
                 |row| row.get::<_, i64>(0).map(|count| count > 0),
             )?;
             if has_audit {
-                self.connection
-                    .execute_batch("INSERT INTO provisioning_audit SELECT * FROM previous.provisioning_audit")?;
+                self.connection.execute_batch(
+                    "DELETE FROM provisioning_audit;
+                     INSERT INTO provisioning_audit SELECT * FROM previous.provisioning_audit;",
+                )?;
             }
             self.connection.execute_batch("DETACH DATABASE previous")?;
         }
@@ -439,4 +469,54 @@ fn is_resumable(partial: &Path, fingerprint: &str) -> bool {
     connection
         .query_row("SELECT value FROM sync_checkpoint WHERE key = 'fingerprint'", [], |row| row.get::<_, String>(0))
         .is_ok_and(|stored| stored == fingerprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(id: &str) -> Resource {
+        Resource {
+            resource_type: "user".to_owned(),
+            id: id.to_owned(),
+            display_name: id.to_owned(),
+            parent: None,
+            profile_json: "{}".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_run_killed_while_completing_is_resumed_and_only_completed_again() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = dir.path().join("sync.db");
+        let writer = SnapshotWriter::open(&output, "fingerprint").expect("a partial snapshot");
+        writer.record_run_start("azure", "1", "2026-11-27T00:00:00Z").expect("a run record");
+        let mut writer = writer;
+        let checkpoint = PageProgress { listing: "resources:user", scope: "", next_page_token: None };
+        writer.write_page(&[resource("a"), resource("b")], &[], &[], &[], &checkpoint).expect("a page");
+        // `complete` got as far as its first step, then the process was killed.
+        writer.mark_finished("2026-11-27T00:01:00Z", 10, 0).expect("the first step of complete");
+        drop(writer);
+        assert!(!output.exists(), "nothing was put in place");
+
+        assert!(SnapshotWriter::resumable(&output, "fingerprint"), "the completed partial is resumable");
+        let resumed = SnapshotWriter::open(&output, "fingerprint").expect("the partial reopens");
+        assert!(resumed.resumed() && resumed.completed().expect("readable"), "it is known to be complete");
+        resumed.complete("2026-11-27T00:02:00Z", 0, 0).expect("completing again");
+        let snapshot = super::super::open_snapshot(&output).expect("the output is a snapshot");
+        let resources: i64 = snapshot.query_row("SELECT count(*) FROM resources", [], |row| row.get(0)).unwrap();
+        assert_eq!(resources, 2);
+        assert!(!partial_path(&output).unwrap().exists(), "no partial file is left");
+    }
+
+    #[test]
+    fn a_partial_that_did_not_complete_is_not_taken_for_complete() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = dir.path().join("sync.db");
+        let writer = SnapshotWriter::open(&output, "fingerprint").expect("a partial snapshot");
+        writer.record_run_start("azure", "1", "2026-11-27T00:00:00Z").expect("a run record");
+        drop(writer);
+        let resumed = SnapshotWriter::open(&output, "fingerprint").expect("the partial reopens");
+        assert!(resumed.resumed() && !resumed.completed().expect("readable"));
+    }
 }

@@ -206,6 +206,10 @@ impl SyncJob {
     ) -> anyhow::Result<Option<SyncSummary>> {
         let metadata = run.metadata;
         let writer = SnapshotWriter::continue_from(&self.output, &delta.incremental_fingerprint(previous))?;
+        if writer.completed()? {
+            tracing::info!(output = %self.output.display(), "the interrupted incremental sync had completed: putting it in place");
+            return self.finish(run, SyncMode::Incremental, writer).map(Some);
+        }
         if writer.resumed() {
             tracing::info!(output = %self.output.display(), "resuming the interrupted incremental sync from its last checkpoint");
         }

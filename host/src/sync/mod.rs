@@ -91,6 +91,10 @@ impl SyncJob {
     async fn run_full(&self, run: &RunStart<'_>, delta: &DeltaPlan, mode: SyncMode) -> anyhow::Result<SyncSummary> {
         let metadata = run.metadata;
         let mut writer = SnapshotWriter::open(&self.output, &fingerprint(metadata, &self.config))?;
+        if writer.completed()? {
+            tracing::info!(output = %self.output.display(), "the interrupted sync had completed: putting it in place");
+            return self.finish(run, mode, writer);
+        }
         if writer.resumed() {
             tracing::info!(output = %self.output.display(), "resuming the interrupted sync from its last checkpoint");
         } else if let Some(tokens) = self.start_tracking(&delta.tracked).await {

@@ -9,7 +9,7 @@
 //!
 //! The listed resource carries its app roles in `profile-json.app_roles`, so `list-entitlements`
 //! makes no request, and its owners when the listing's `$expand` holds them all (see
-//! `principals::complete_owners`), so they need no request either. Assignments are paged from
+//! `principals::carry_complete_owners`), so they need no request either. Assignments are paged from
 //! `appRoleAssignedTo`, never read through `$expand` (which truncates). An assignment of a role
 //! the application no longer defines (or has disabled) has no entitlement to belong to: it is
 //! reported as a gap, never dropped.
@@ -21,8 +21,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::contract::{
-    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionOutcome,
-    ProvisionResult, Resource, ResourcePage, ResourceRef,
+    ConnectorError, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionResult, Resource, ResourcePage,
 };
 use crate::graph::{Graph, segment};
 use crate::http::{ApiRequest, Verb, call_label};
@@ -30,9 +29,11 @@ use crate::ids::{DEFAULT_ACCESS_APP_ROLE, EntitlementId, Principal, ResourceType
 use crate::notices::{gap, gap_if_forbidden};
 use crate::paging::{PageToken, Phase};
 use crate::principals::{
-    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, finish_grant_page, holders_page,
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, carry_complete_owners, finish_grant_page,
+    holders_page, holders_url,
 };
-use crate::provisioning::{add_reference, creation_outcome, outcome, remove_reference};
+use crate::provisioning::{Revocation, add_reference, creation_outcome, remove_reference};
+use crate::records::{directory_resource, entitlement, entitlement_page};
 
 pub(crate) const SELECT: &str =
     "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,tags";
@@ -165,8 +166,7 @@ pub(crate) fn read_application(
     tenant_id: Option<&str>,
     page_size: u16,
 ) -> Result<ReadApplication, ConnectorError> {
-    let url =
-        graph.url(&format!("/servicePrincipals/{}", segment(id)), &[("$select", SELECT), ("$expand", EXPAND_OWNERS)]);
+    let url = graph.url(&service_principal_path(id), &[("$select", SELECT), ("$expand", EXPAND_OWNERS)]);
     let response = graph.send(ApiRequest::get(url))?;
     if response.status == 404 {
         return Ok(ReadApplication::Gone);
@@ -224,16 +224,8 @@ pub(crate) fn application_resource(application: ServicePrincipal, tenant_id: Opt
         "tags": application.tags,
         "app_roles": assignable_roles,
     });
-    if let Some(owners) = complete_owners(application.owners, page_size) {
-        profile["owners"] = json!(owners);
-    }
-    Resource {
-        resource_type: ResourceType::EnterpriseApplication.as_str().to_owned(),
-        display_name: application.display_name.unwrap_or_else(|| application.id.clone()),
-        id: application.id,
-        parent: None,
-        profile_json: profile.to_string(),
-    }
+    carry_complete_owners(&mut profile, application.owners, page_size);
+    directory_resource(ResourceType::EnterpriseApplication, application.id, application.display_name, profile)
 }
 
 fn profile_app_roles(application: &Resource) -> Result<Option<Vec<ProfileAppRole>>, ConnectorError> {
@@ -250,23 +242,17 @@ fn profile_app_roles(application: &Resource) -> Result<Option<Vec<ProfileAppRole
 /// `owners`, default access, and one `assignment:<appRoleId>` per assignable app role.
 pub fn entitlements(application: &Resource) -> Result<EntitlementPage, ConnectorError> {
     let name = &application.display_name;
-    let entitlement = |slug: Slug, display_name: String, description: String, purpose| Entitlement {
-        id: EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, slug.clone()).render(),
-        resource: ResourceRef { resource_type: application.resource_type.clone(), id: application.id.clone() },
-        slug: slug.render(),
-        display_name,
-        description,
-        purpose,
-        grantable_to: slug.grantable_to_names(),
+    let application_entitlement = |slug, display_name, description, purpose| {
+        entitlement(ResourceType::EnterpriseApplication, application, slug, display_name, description, purpose)
     };
     let mut items = vec![
-        entitlement(
+        application_entitlement(
             Slug::Owners,
             format!("{name} owners"),
             format!("Owners of the enterprise application {name}"),
             EntitlementPurpose::Ownership,
         ),
-        entitlement(
+        application_entitlement(
             Slug::AppRole(DEFAULT_ACCESS_APP_ROLE.to_owned()),
             format!("{name}: default access"),
             format!("Assignment to {name} without a specific app role"),
@@ -276,7 +262,7 @@ pub fn entitlements(application: &Resource) -> Result<EntitlementPage, Connector
     for role in profile_app_roles(application)?.unwrap_or_default() {
         let grantable_to = role.grantable_to();
         let role_name = role.display_name.clone().unwrap_or_else(|| role.id.clone());
-        let mut item = entitlement(
+        let mut item = application_entitlement(
             Slug::AppRole(role.id.to_ascii_lowercase()),
             format!("{name}: {role_name}"),
             role.description.clone().unwrap_or_else(|| format!("App role {role_name} of {name}")),
@@ -285,7 +271,7 @@ pub fn entitlements(application: &Resource) -> Result<EntitlementPage, Connector
         item.grantable_to = grantable_to;
         items.push(item);
     }
-    Ok(EntitlementPage { items, next_page_token: None, notices: Vec::new() })
+    Ok(entitlement_page(items))
 }
 
 /// App role assignments (`GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo?$top=N`), then
@@ -296,16 +282,11 @@ pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>)
     require_guid(ResourceType::EnterpriseApplication, &application.id)?;
     let graph = Graph::new(config);
     let token = PageToken::decode(page_token, GRANT_PHASES, graph.base_url())?;
-    let application_path = format!("/servicePrincipals/{}", segment(&application.id));
+    let application_path = service_principal_path(&application.id);
     let mut resolver = PrincipalResolver::new(&graph);
     let mut sink = GrantSink::default();
     let next_link = if token.phase == Phase::Owners {
-        let url = token.next_link.unwrap_or_else(|| {
-            graph.url(
-                &format!("{application_path}/owners"),
-                &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
-            )
-        });
+        let url = token.next_link.unwrap_or_else(|| holders_url(&graph, &format!("{application_path}/owners")));
         let entitlement_id =
             EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
         holders_page(&graph, &mut resolver, url, &entitlement_id, READ_APPLICATIONS, &mut sink)?
@@ -355,8 +336,8 @@ pub fn grants(config: &Config, application: &Resource, page_token: Option<&str>)
             }
         }
     };
-    let owners_id = EntitlementId::new(ResourceType::EnterpriseApplication, &application.id, Slug::Owners).render();
-    finish_grant_page(sink, &mut resolver, application, &owners_id, GRANT_PHASES, token.phase, next_link)
+    let resource_type = ResourceType::EnterpriseApplication;
+    finish_grant_page(sink, &mut resolver, resource_type, application, GRANT_PHASES, token.phase, next_link)
 }
 
 pub fn grant(
@@ -365,7 +346,7 @@ pub fn grant(
     principal: &Principal,
 ) -> Result<ProvisionResult, ConnectorError> {
     let graph = Graph::new(config);
-    let application_path = format!("/servicePrincipals/{}", segment(&entitlement.resource_id));
+    let application_path = service_principal_path(&entitlement.resource_id);
     match &entitlement.slug {
         Slug::Owners => {
             add_reference(&graph, &format!("{application_path}/owners"), entitlement, principal, WRITE_OWNERS)
@@ -392,7 +373,7 @@ pub fn revoke(
     principal: &Principal,
 ) -> Result<ProvisionResult, ConnectorError> {
     let graph = Graph::new(config);
-    let application_path = format!("/servicePrincipals/{}", segment(&entitlement.resource_id));
+    let application_path = service_principal_path(&entitlement.resource_id);
     match &entitlement.slug {
         Slug::Owners => {
             remove_reference(&graph, &format!("{application_path}/owners"), entitlement, principal, WRITE_OWNERS)
@@ -400,26 +381,25 @@ pub fn revoke(
         Slug::AppRole(app_role_id) => {
             let url = graph.url(&format!("{application_path}/appRoleAssignedTo"), &[("$top", graph.page_size())]);
             let assignments: Vec<AppRoleAssignment> = graph.collection_all(url, WRITE_ASSIGNMENTS)?;
-            let mut revoked_any = false;
-            let mut request_id = None;
+            let mut revocation = Revocation::default();
             for assignment in assignments.iter().filter(|assignment| {
                 assignment.app_role_id.eq_ignore_ascii_case(app_role_id)
                     && assignment.principal_id.eq_ignore_ascii_case(&principal.id)
             }) {
                 let url = graph.url(&format!("{application_path}/appRoleAssignedTo/{}", segment(&assignment.id)), &[]);
                 let response = graph.send(ApiRequest::delete(url))?;
-                if response.is_success() {
-                    revoked_any = true;
-                    request_id = response.request_id();
-                } else if response.status != 404 {
-                    return Err(response.into_error(Some(WRITE_ASSIGNMENTS.to_owned())));
-                }
+                let already_gone = response.status == 404;
+                revocation.record(response, already_gone, WRITE_ASSIGNMENTS)?;
             }
-            let kind = if revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
-            Ok(outcome(kind, entitlement, principal, request_id))
+            Ok(revocation.outcome(entitlement, principal))
         }
         _ => Err(not_an_application_entitlement(entitlement)),
     }
+}
+
+/// `/servicePrincipals/{id}`: an enterprise application in Graph paths.
+fn service_principal_path(id: &str) -> String {
+    format!("/servicePrincipals/{}", segment(id))
 }
 
 fn not_an_application_entitlement(entitlement: &EntitlementId) -> ConnectorError {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::arm::{Arm, RESOURCE_GROUPS_API_VERSION, RESOURCES_API_VERSION};
@@ -12,9 +13,8 @@ use crate::config::Config;
 use crate::contract::{ConnectorError, Resource, ResourcePage, ResourceRef};
 use crate::http::encode_path_segment;
 use crate::ids::{ResourceType, require_guid};
-use crate::paging::{PageToken, Phase, following};
-
-const PHASES: &[Phase] = &[Phase::Resources];
+use crate::paging::{Collection, PageToken, Phase};
+use crate::records::resource_page;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,10 +66,8 @@ struct ResourceGroupProperties {
 
 /// `GET /tenants?api-version=2022-12-01`.
 pub fn list_tenants(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-    let arm = Arm::new(config);
-    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
-    let url = token.next_link.unwrap_or_else(|| arm.url("/tenants", RESOURCES_API_VERSION, &[]));
-    let page = arm.collection::<Tenant>(url, "Reader on a subscription of the tenant")?;
+    let page: Collection<Tenant> =
+        arm_page(config, page_token, "/tenants", RESOURCES_API_VERSION, "Reader on a subscription of the tenant")?;
     let items = page
         .value
         .into_iter()
@@ -90,19 +88,13 @@ pub fn list_tenants(config: &Config, page_token: Option<&str>) -> Result<Resourc
             parent: None,
         })
         .collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(PHASES, Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
 }
 
 /// `GET /subscriptions?api-version=2022-12-01`; each subscription's parent is its tenant.
 pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
-    let arm = Arm::new(config);
-    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
-    let url = token.next_link.unwrap_or_else(|| arm.url("/subscriptions", RESOURCES_API_VERSION, &[]));
-    let page = arm.collection::<Subscription>(url, "Reader on the subscriptions to sync")?;
+    let page: Collection<Subscription> =
+        arm_page(config, page_token, "/subscriptions", RESOURCES_API_VERSION, "Reader on the subscriptions to sync")?;
     let items = page
         .value
         .into_iter()
@@ -127,11 +119,7 @@ pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<R
             }
         })
         .collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(PHASES, Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
 }
 
 /// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription,
@@ -150,13 +138,14 @@ pub fn list_resource_groups(
             )
         })?;
     require_guid(ResourceType::Subscription, subscription_id)?;
-    let arm = Arm::new(config);
-    let token = PageToken::decode(page_token, PHASES, arm.base_url())?;
     let scope = format!("/subscriptions/{}", encode_path_segment(subscription_id));
-    let url = token
-        .next_link
-        .unwrap_or_else(|| arm.url(&format!("{scope}/resourcegroups"), RESOURCE_GROUPS_API_VERSION, &[]));
-    let page = arm.collection::<ResourceGroup>(url, &format!("Reader on {scope}"))?;
+    let page: Collection<ResourceGroup> = arm_page(
+        config,
+        page_token,
+        &format!("{scope}/resourcegroups"),
+        RESOURCE_GROUPS_API_VERSION,
+        &format!("Reader on {scope}"),
+    )?;
     let names: Vec<&str> = page.value.iter().map(|group| group.name.as_str()).collect();
     let mut rbac = crate::rbac::resource_group_rbac(config, subscription_id, &names);
     let items = page
@@ -186,9 +175,19 @@ pub fn list_resource_groups(
             }
         })
         .collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(PHASES, Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
+}
+
+/// One page of the ARM collection at `path`: the first, or the one the page token's nextLink names.
+fn arm_page<T: DeserializeOwned>(
+    config: &Config,
+    page_token: Option<&str>,
+    path: &str,
+    api_version: &str,
+    missing_role: &str,
+) -> Result<Collection<T>, ConnectorError> {
+    let arm = Arm::new(config);
+    let token = PageToken::decode(page_token, &[Phase::Resources], arm.base_url())?;
+    let url = token.next_link.unwrap_or_else(|| arm.url(path, api_version, &[]));
+    arm.collection(url, missing_role)
 }

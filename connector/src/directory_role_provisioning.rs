@@ -10,7 +10,7 @@ use crate::directory_roles::{ASSIGNMENTS_PATH, ELIGIBILITY_PATH, RoleHolding};
 use crate::graph::{Graph, segment};
 use crate::http::{ApiRequest, Verb};
 use crate::ids::{EntitlementId, Principal, Slug};
-use crate::provisioning::{creation_outcome, outcome};
+use crate::provisioning::{Revocation, creation_outcome, outcome};
 use crate::wasi_support::now_rfc3339;
 
 const WRITE_ROLES: &str = "RoleManagement.ReadWrite.Directory";
@@ -47,8 +47,7 @@ pub fn revoke(
     };
     // Only that principal's holdings of that role are touched.
     let holdings = holdings_of(&graph, path, entitlement, principal)?;
-    let mut revoked_any = false;
-    let mut last_request_id = None;
+    let mut revocation = Revocation::default();
     for holding in &holdings {
         let response = if is_eligibility {
             let scope = holding.directory_scope_id.as_deref().unwrap_or(TENANT_SCOPE);
@@ -57,17 +56,12 @@ pub fn revoke(
             let url = graph.url(&format!("{ASSIGNMENTS_PATH}/{}", segment(&holding.id)), &[]);
             graph.send(ApiRequest::delete(url))?
         };
-        let already_gone =
-            response.status == 404 || response.upstream_error().code.eq_ignore_ascii_case("RoleAssignmentDoesNotExist");
-        if response.is_success() {
-            revoked_any = true;
-            last_request_id = response.request_id();
-        } else if !already_gone {
-            return Err(response.into_error(Some(WRITE_ROLES.to_owned())));
-        }
+        let already_gone = !response.is_success()
+            && (response.status == 404
+                || response.upstream_error().code.eq_ignore_ascii_case("RoleAssignmentDoesNotExist"));
+        revocation.record(response, already_gone, WRITE_ROLES)?;
     }
-    let outcome_kind = if revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
-    Ok(outcome(outcome_kind, entitlement, principal, last_request_id))
+    Ok(revocation.outcome(entitlement, principal))
 }
 
 /// An existing tenant-wide assignment answers already-granted without a write; otherwise

@@ -11,16 +11,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::contract::{
-    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, Resource, ResourcePage,
-    ResourceRef,
-};
+use crate::contract::{ConnectorError, EntitlementPage, EntitlementPurpose, GrantPage, Notice, Resource, ResourcePage};
 use crate::graph::Graph;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::ids::{EntitlementId, ResourceType, Slug, require_guid};
 use crate::notices::{gap, gap_if_forbidden};
 use crate::paging::{Collection, PageToken, Phase, checked_next_link, following};
 use crate::principals::{DirectoryObject, GrantSink, PrincipalResolver};
+use crate::records::{directory_resource, entitlement, entitlement_page, resource_page};
 
 pub const READ_ROLES: &str = "RoleManagement.Read.Directory";
 pub const READ_ELIGIBILITY: &str = "RoleEligibilitySchedule.Read.Directory";
@@ -58,54 +56,37 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     let items = page
         .value
         .into_iter()
-        .map(|role| Resource {
-            resource_type: ResourceType::Role.as_str().to_owned(),
-            display_name: role.display_name.unwrap_or_else(|| role.id.clone()),
-            profile_json: json!({
+        .map(|role| {
+            let profile = json!({
                 "built_in": role.is_built_in,
                 "enabled": role.is_enabled,
                 "template_id": role.template_id,
                 "description": role.description,
-            })
-            .to_string(),
-            id: role.id,
-            parent: None,
+            });
+            directory_resource(ResourceType::Role, role.id, role.display_name, profile)
         })
         .collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
 }
 
 /// `assigned` and `eligible`; no request.
 pub fn entitlements(role: &Resource) -> EntitlementPage {
-    let entitlement = |slug: Slug, label: &str, description: String| Entitlement {
-        id: EntitlementId::new(ResourceType::Role, &role.id, slug.clone()).render(),
-        resource: ResourceRef { resource_type: role.resource_type.clone(), id: role.id.clone() },
-        slug: slug.render(),
-        display_name: format!("{} ({label})", role.display_name),
-        description,
-        purpose: EntitlementPurpose::Assignment,
-        grantable_to: slug.grantable_to_names(),
+    let role_entitlement = |slug: Slug, label: &str, description: String| {
+        let display_name = format!("{} ({label})", role.display_name);
+        entitlement(ResourceType::Role, role, slug, display_name, description, EntitlementPurpose::Assignment)
     };
-    EntitlementPage {
-        items: vec![
-            entitlement(
-                Slug::Assigned,
-                "active",
-                format!("Active assignment of the directory role {}", role.display_name),
-            ),
-            entitlement(
-                Slug::Eligible,
-                "eligible",
-                format!("PIM eligibility for the directory role {} (activated on demand)", role.display_name),
-            ),
-        ],
-        next_page_token: None,
-        notices: Vec::new(),
-    }
+    entitlement_page(vec![
+        role_entitlement(
+            Slug::Assigned,
+            "active",
+            format!("Active assignment of the directory role {}", role.display_name),
+        ),
+        role_entitlement(
+            Slug::Eligible,
+            "eligible",
+            format!("PIM eligibility for the directory role {} (activated on demand)", role.display_name),
+        ),
+    ])
 }
 
 /// Active assignments, then eligibility schedules, of one role. Every scope counts: a holder

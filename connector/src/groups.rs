@@ -4,7 +4,7 @@
 //! Members are read from v1.0: current v1.0 lists service principals as group members (the
 //! Go peer's reason for /beta no longer holds), so /beta is not needed.
 //!
-//! Owners come with the groups listing (`$expand=owners`, see `principals::complete_owners`):
+//! Owners come with the groups listing (`$expand=owners`, see `principals::carry_complete_owners`):
 //! a group listed with all its owners carries them in its profile; any other group's owners
 //! are paged like its members.
 
@@ -13,16 +13,17 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::contract::{
-    ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, ProvisionResult, Resource,
-    ResourcePage, ResourceRef,
+    ConnectorError, EntitlementPage, EntitlementPurpose, GrantPage, ProvisionResult, Resource, ResourcePage,
 };
 use crate::graph::{Graph, segment};
 use crate::ids::{EntitlementId, Principal, ResourceType, Slug, require_guid};
-use crate::paging::{PageToken, Phase, following};
+use crate::paging::{PageToken, Phase};
 use crate::principals::{
-    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, complete_owners, finish_grant_page, holders_page,
+    DirectoryObject, EXPAND_OWNERS, GrantSink, PrincipalResolver, carry_complete_owners, finish_grant_page,
+    holders_page, holders_url,
 };
 use crate::provisioning::{add_reference, remove_reference};
+use crate::records::{directory_resource, entitlement, entitlement_page, resource_page};
 
 pub(crate) const SELECT: &str =
     "id,displayName,description,groupTypes,mail,mailEnabled,securityEnabled,onPremisesSyncEnabled,isAssignableToRole";
@@ -68,16 +69,12 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     });
     let page = graph.collection::<GraphGroup>(url, config.skip_ad_groups, READ_GROUPS)?;
     let items = page.value.into_iter().map(|group| group_resource(group, config.page_size)).collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
 }
 
 /// A group reported by a delta query comes without `$expand=owners` (delta does not take it):
 /// reads its first page of owners so its profile carries them exactly as a listing would
-/// (complete only without a next page; `complete_owners` applies the same limits). Not with
+/// (complete only without a next page; `carry_complete_owners` applies the same limits). Not with
 /// `skip-ad-groups`, whose listing does not expand owners either.
 pub(crate) fn with_owners_read(
     graph: &Graph,
@@ -87,10 +84,7 @@ pub(crate) fn with_owners_read(
     if config.skip_ad_groups {
         return Ok(group);
     }
-    let url = graph.url(
-        &format!("/groups/{}/owners", segment(&group.id)),
-        &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
-    );
+    let url = holders_url(graph, &format!("/groups/{}/owners", segment(&group.id)));
     match graph.collection::<DirectoryObject>(url, false, READ_MEMBERS) {
         Ok(page) if page.next_link.is_none() => group.owners = Some(page.value),
         Ok(_) | Err(ConnectorError::Forbidden(_)) | Err(ConnectorError::NotFound(_)) => group.owners = None,
@@ -120,37 +114,21 @@ pub(crate) fn group_resource(group: GraphGroup, page_size: u16) -> Resource {
         "on_premises_synced": group.on_premises_sync_enabled.unwrap_or(false),
         "role_assignable": group.is_assignable_to_role.unwrap_or(false),
     });
-    if let Some(owners) = complete_owners(group.owners, page_size) {
-        profile["owners"] = json!(owners);
-    }
-    Resource {
-        resource_type: ResourceType::Group.as_str().to_owned(),
-        display_name: group.display_name.unwrap_or_else(|| group.id.clone()),
-        id: group.id,
-        parent: None,
-        profile_json: profile.to_string(),
-    }
+    carry_complete_owners(&mut profile, group.owners, page_size);
+    directory_resource(ResourceType::Group, group.id, group.display_name, profile)
 }
 
 /// `members` (assignment) and `owners` (ownership); no request.
 pub fn entitlements(group: &Resource) -> EntitlementPage {
-    let entitlement = |slug: Slug, label: &str, purpose: EntitlementPurpose| Entitlement {
-        id: EntitlementId::new(ResourceType::Group, &group.id, slug.clone()).render(),
-        resource: ResourceRef { resource_type: group.resource_type.clone(), id: group.id.clone() },
-        slug: slug.render(),
-        display_name: format!("{} {label}", group.display_name),
-        description: format!("Direct {label} of the group {}", group.display_name),
-        purpose,
-        grantable_to: slug.grantable_to_names(),
+    let group_entitlement = |slug: Slug, label: &str, purpose: EntitlementPurpose| {
+        let display_name = format!("{} {label}", group.display_name);
+        let description = format!("Direct {label} of the group {}", group.display_name);
+        entitlement(ResourceType::Group, group, slug, display_name, description, purpose)
     };
-    EntitlementPage {
-        items: vec![
-            entitlement(Slug::Members, "members", EntitlementPurpose::Assignment),
-            entitlement(Slug::Owners, "owners", EntitlementPurpose::Ownership),
-        ],
-        next_page_token: None,
-        notices: Vec::new(),
-    }
+    entitlement_page(vec![
+        group_entitlement(Slug::Members, "members", EntitlementPurpose::Assignment),
+        group_entitlement(Slug::Owners, "owners", EntitlementPurpose::Ownership),
+    ])
 }
 
 /// Members, then owners: `GET /v1.0/groups/{id}/{members|owners}?$select=id,servicePrincipalType&$top=N`,
@@ -164,18 +142,13 @@ pub fn grants(config: &Config, group: &Resource, page_token: Option<&str>) -> Re
         Phase::Owners => ("owners", Slug::Owners),
         _ => ("members", Slug::Members),
     };
-    let url = token.next_link.unwrap_or_else(|| {
-        graph.url(
-            &format!("/groups/{}/{relation}", segment(&group.id)),
-            &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())],
-        )
-    });
+    let url =
+        token.next_link.unwrap_or_else(|| holders_url(&graph, &format!("/groups/{}/{relation}", segment(&group.id))));
     let entitlement_id = EntitlementId::new(ResourceType::Group, &group.id, slug).render();
     let mut resolver = PrincipalResolver::new(&graph);
     let mut sink = GrantSink::default();
     let next_link = holders_page(&graph, &mut resolver, url, &entitlement_id, READ_MEMBERS, &mut sink)?;
-    let owners_id = EntitlementId::new(ResourceType::Group, &group.id, Slug::Owners).render();
-    finish_grant_page(sink, &mut resolver, group, &owners_id, GRANT_PHASES, token.phase, next_link)
+    finish_grant_page(sink, &mut resolver, ResourceType::Group, group, GRANT_PHASES, token.phase, next_link)
 }
 
 /// `POST /v1.0/groups/{id}/{members|owners}/$ref`.

@@ -26,6 +26,7 @@ mod paging;
 mod principals;
 mod provisioning;
 mod rbac;
+mod records;
 mod users;
 mod wasi_support;
 
@@ -39,7 +40,7 @@ use contract::{
     ResourcePage, ResourceRef,
 };
 use exports::idgov::connector::connector::Guest;
-use ids::{EntitlementId, ResourceType};
+use ids::{EntitlementId, Principal, ResourceType};
 
 struct AzureConnector;
 
@@ -87,7 +88,7 @@ impl Guest for AzureConnector {
             ResourceType::EnterpriseApplication => applications::entitlements(&resource),
             ResourceType::Subscription | ResourceType::ResourceGroup => rbac::entitlements(&config, &resource),
             ResourceType::User | ResourceType::ManagedIdentity | ResourceType::Tenant => {
-                Ok(notices::empty_entitlement_page())
+                Ok(records::entitlement_page(Vec::new()))
             }
         }
     }
@@ -105,7 +106,7 @@ impl Guest for AzureConnector {
             ResourceType::EnterpriseApplication => applications::grants(&config, &resource, page_token),
             ResourceType::Subscription | ResourceType::ResourceGroup => rbac::grants(&config, &resource, page_token),
             ResourceType::User | ResourceType::ManagedIdentity | ResourceType::Tenant => {
-                Ok(notices::empty_grant_page())
+                Ok(records::empty_grant_page())
             }
         }
     }
@@ -115,16 +116,7 @@ impl Guest for AzureConnector {
         entitlement_id: String,
         principal: ResourceRef,
     ) -> Result<ProvisionResult, ConnectorError> {
-        let config = Config::parse(&config)?;
-        let entitlement = EntitlementId::parse(&entitlement_id)?;
-        let principal = entitlement.check_grantable(&principal)?;
-        match entitlement.resource_type {
-            ResourceType::Group => groups::grant(&config, &entitlement, &principal),
-            ResourceType::Role => directory_role_provisioning::grant(&config, &entitlement, &principal),
-            ResourceType::EnterpriseApplication => applications::grant(&config, &entitlement, &principal),
-            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::grant(&config, &entitlement, &principal),
-            other => Err(ids::not_provisionable(other)),
-        }
+        provision(config, entitlement_id, principal, Write::Grant)
     }
 
     fn revoke(
@@ -132,16 +124,41 @@ impl Guest for AzureConnector {
         entitlement_id: String,
         principal: ResourceRef,
     ) -> Result<ProvisionResult, ConnectorError> {
-        let config = Config::parse(&config)?;
-        let entitlement = EntitlementId::parse(&entitlement_id)?;
-        let principal = entitlement.check_grantable(&principal)?;
-        match entitlement.resource_type {
-            ResourceType::Group => groups::revoke(&config, &entitlement, &principal),
-            ResourceType::Role => directory_role_provisioning::revoke(&config, &entitlement, &principal),
-            ResourceType::EnterpriseApplication => applications::revoke(&config, &entitlement, &principal),
-            ResourceType::Subscription | ResourceType::ResourceGroup => rbac::revoke(&config, &entitlement, &principal),
-            other => Err(ids::not_provisionable(other)),
-        }
+        provision(config, entitlement_id, principal, Write::Revoke)
+    }
+}
+
+/// Which of the contract's two provisioning calls is being made.
+#[derive(Clone, Copy)]
+enum Write {
+    Grant,
+    Revoke,
+}
+
+/// A grant or a revoke in the module that provisions one resource type.
+type Provision = fn(&Config, &EntitlementId, &Principal) -> Result<ProvisionResult, ConnectorError>;
+
+/// Grants and revokes check their arguments alike and are routed by one table, so every
+/// resource type that can be granted can be revoked through the same module.
+fn provision(
+    config: Vec<ConfigValue>,
+    entitlement_id: String,
+    principal: ResourceRef,
+    write: Write,
+) -> Result<ProvisionResult, ConnectorError> {
+    let config = Config::parse(&config)?;
+    let entitlement = EntitlementId::parse(&entitlement_id)?;
+    let principal = entitlement.check_grantable(&principal)?;
+    let (grant, revoke): (Provision, Provision) = match entitlement.resource_type {
+        ResourceType::Group => (groups::grant, groups::revoke),
+        ResourceType::Role => (directory_role_provisioning::grant, directory_role_provisioning::revoke),
+        ResourceType::EnterpriseApplication => (applications::grant, applications::revoke),
+        ResourceType::Subscription | ResourceType::ResourceGroup => (rbac::grant, rbac::revoke),
+        other => return Err(ids::not_provisionable(other)),
+    };
+    match write {
+        Write::Grant => grant(&config, &entitlement, &principal),
+        Write::Revoke => revoke(&config, &entitlement, &principal),
     }
 }
 

@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::contract::{ConnectorError, Resource, ResourcePage};
 use crate::graph::Graph;
 use crate::ids::ResourceType;
-use crate::paging::{PageToken, Phase, following};
+use crate::paging::{PageToken, Phase};
+use crate::records::{directory_resource, resource_page};
 
 pub(crate) const SELECT: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,alternativeNames";
 
@@ -39,11 +40,7 @@ pub fn list(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, C
     });
     let page = graph.collection::<ManagedIdentity>(url, false, "Application.Read.All")?;
     let items = page.value.into_iter().map(identity_resource).collect();
-    Ok(ResourcePage {
-        items,
-        next_page_token: following(&[Phase::Resources], Phase::Resources, page.next_link),
-        notices: Vec::new(),
-    })
+    Ok(resource_page(items, page.next_link))
 }
 
 /// A managed identity as `list-resources` gives it (also used for delta queries).
@@ -66,11 +63,5 @@ pub(crate) fn identity_resource(identity: ManagedIdentity) -> Resource {
         "app_id": identity.app_id,
         "enabled": identity.account_enabled,
     });
-    Resource {
-        resource_type: ResourceType::ManagedIdentity.as_str().to_owned(),
-        display_name: identity.display_name.clone().unwrap_or_else(|| identity.id.clone()),
-        profile_json: profile.to_string(),
-        id: identity.id,
-        parent: None,
-    }
+    directory_resource(ResourceType::ManagedIdentity, identity.id, identity.display_name, profile)
 }

@@ -1,7 +1,7 @@
 //! Notices: what a page reports because it is not in its results (a listing that was
 //! refused, an object that is not a principal), so nothing goes missing silently.
 
-use crate::contract::{ConnectorError, EntitlementPage, GrantPage, Notice, NoticeKind};
+use crate::contract::{ConnectorError, Notice, NoticeKind};
 
 pub fn gap(subject: String, message: String, missing_permission: Option<String>) -> Notice {
     Notice { kind: NoticeKind::Gap, subject, message, missing_permission }
@@ -25,12 +25,4 @@ pub fn gap_if_forbidden(error: ConnectorError, subject: String) -> Result<Notice
 
 pub fn unsupported_principal(subject: String, message: String) -> Notice {
     Notice { kind: NoticeKind::UnsupportedPrincipal, subject, message, missing_permission: None }
-}
-
-pub fn empty_entitlement_page() -> EntitlementPage {
-    EntitlementPage { items: Vec::new(), next_page_token: None, notices: Vec::new() }
-}
-
-pub fn empty_grant_page() -> GrantPage {
-    GrantPage { items: Vec::new(), next_page_token: None, notices: Vec::new() }
 }

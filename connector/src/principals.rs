@@ -7,10 +7,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::contract::{ConnectorError, Grant, GrantPage, Notice, Resource, ResourceRef};
 use crate::graph::{Graph, segment};
-use crate::ids::{PrincipalType, grant_id};
+use crate::ids::{EntitlementId, PrincipalType, ResourceType, Slug, grant_id};
 use crate::notices::unsupported_principal;
 use crate::paging::{Phase, following};
 
@@ -130,14 +131,24 @@ impl<'g> PrincipalResolver<'g> {
 pub const EXPAND_OWNERS: &str = "owners($select=id,servicePrincipalType)";
 const EXPANDED_LIMIT: usize = 20;
 
-/// The expanded owners of a listed object when they are certainly all of them: fewer than
-/// Graph's expansion limit and than the configured page size (a small page size is honoured
-/// for owners too), each typed. Otherwise `None`, and the owners are paged.
-pub fn complete_owners(owners: Option<Vec<DirectoryObject>>, page_size: u16) -> Option<Vec<DirectoryObject>> {
-    owners.filter(|owners| {
+/// Puts the expanded owners of a listed object into its profile (`owners`) when they are
+/// certainly all of them: fewer than Graph's expansion limit and than the configured page size
+/// (a small page size is honoured for owners too), each typed. Otherwise the profile carries
+/// none, and the owners are paged.
+pub fn carry_complete_owners(profile: &mut Value, owners: Option<Vec<DirectoryObject>>, page_size: u16) {
+    let complete = owners.filter(|owners| {
         owners.len() < EXPANDED_LIMIT.min(usize::from(page_size))
             && owners.iter().all(|owner| owner.odata_type.is_some())
-    })
+    });
+    if let Some(owners) = complete {
+        profile["owners"] = json!(owners);
+    }
+}
+
+/// The first page of a directory-object relation at `path` (a group's members, an object's
+/// owners), with the properties that type each holder.
+pub fn holders_url(graph: &Graph, path: &str) -> String {
+    graph.url(path, &[("$select", "id,servicePrincipalType"), ("$top", graph.page_size())])
 }
 
 #[derive(Deserialize)]
@@ -151,14 +162,14 @@ pub fn listed_owners(resource: &Resource) -> Option<Vec<DirectoryObject>> {
     serde_json::from_str::<OwnersProfile>(&resource.profile_json).ok()?.owners
 }
 
-/// Ends a page of a resource's grants, whose phases are `phases` (owners last). When the
-/// phase before owners has just read its last page and the listed resource carried its
-/// complete owners, they are added here and the owners listing is skipped.
+/// Ends a page of the grants of `resource` (of type `resource_type`), whose phases are `phases`
+/// (owners last). When the phase before owners has just read its last page and the listed
+/// resource carried its complete owners, they are added here and the owners listing is skipped.
 pub fn finish_grant_page(
     mut sink: GrantSink,
     resolver: &mut PrincipalResolver<'_>,
+    resource_type: ResourceType,
     resource: &Resource,
-    owners_entitlement_id: &str,
     phases: &[Phase],
     phase: Phase,
     next_link: Option<String>,
@@ -167,8 +178,9 @@ pub fn finish_grant_page(
         && next_link.is_none()
         && let Some(owners) = listed_owners(resource)
     {
+        let owners_entitlement_id = EntitlementId::new(resource_type, &resource.id, Slug::Owners).render();
         for owner in &owners {
-            sink.add(owners_entitlement_id, resolver.directory_object(owner)?);
+            sink.add(&owners_entitlement_id, resolver.directory_object(owner)?);
         }
         return Ok(GrantPage { items: sink.items, next_page_token: None, notices: sink.notices });
     }

@@ -1,4 +1,5 @@
-//! Pieces shared by every grant and revoke: directory `$ref` writes and the result record.
+//! Pieces shared by every grant and revoke: directory `$ref` writes, the result record, and the
+//! tally of a revoke that removes several assignments.
 
 use serde_json::json;
 
@@ -69,5 +70,41 @@ pub fn remove_reference(
         Ok(outcome(ProvisionOutcome::AlreadyRevoked, entitlement, principal, response.request_id()))
     } else {
         Err(response.into_error(Some(permission.to_owned())))
+    }
+}
+
+/// A revoke that removes every assignment of the entitlement to the principal, one request
+/// each: `revoked` when any request removed one (with the last such request id),
+/// `already-revoked` when there was none or each was gone already.
+#[derive(Default)]
+pub struct Revocation {
+    revoked_any: bool,
+    request_id: Option<String>,
+}
+
+impl Revocation {
+    /// Takes one removal's answer. An `already_gone` answer is passed over, whatever its status
+    /// (ARM answers 204 for an assignment that was gone); any other failure is the revoke's
+    /// error, naming `permission`.
+    pub fn record(
+        &mut self,
+        response: ApiResponse,
+        already_gone: bool,
+        permission: &str,
+    ) -> Result<(), ConnectorError> {
+        if already_gone {
+            return Ok(());
+        }
+        if !response.is_success() {
+            return Err(response.into_error(Some(permission.to_owned())));
+        }
+        self.revoked_any = true;
+        self.request_id = response.request_id();
+        Ok(())
+    }
+
+    pub fn outcome(self, entitlement: &EntitlementId, principal: &Principal) -> ProvisionResult {
+        let kind = if self.revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
+        outcome(kind, entitlement, principal, self.request_id)
     }
 }

@@ -26,7 +26,7 @@ use crate::arm::{AUTHORIZATION_API_VERSION, Arm};
 use crate::config::{Config, RoleCatalogue};
 use crate::contract::{
     ConnectorError, Entitlement, EntitlementPage, EntitlementPurpose, GrantPage, Notice, ProvisionOutcome,
-    ProvisionResult, Resource, ResourceRef,
+    ProvisionResult, Resource,
 };
 use crate::graph::Graph;
 use crate::http::{ApiRequest, Verb, call_label, encode_path_segment};
@@ -34,7 +34,8 @@ use crate::ids::{EntitlementId, Principal, PrincipalType, ResourceGroupId, Resou
 use crate::notices::gap_if_forbidden;
 use crate::paging::{PageToken, Phase, following};
 use crate::principals::{GrantSink, PrincipalResolver};
-use crate::provisioning::outcome;
+use crate::provisioning::{Revocation, outcome};
+use crate::records::{entitlement, entitlement_page};
 use crate::wasi_support::new_guid;
 
 /// Owner, Contributor, Reader, User Access Administrator: always offered.
@@ -245,16 +246,10 @@ fn role_entitlement(
     description: Option<String>,
 ) -> Entitlement {
     let role_name = name.unwrap_or_else(|| format!("Azure role {role_guid}"));
+    let display_name = format!("{role_name} on {}", resource.display_name);
+    let description = description.unwrap_or_else(|| format!("Azure role {role_name}"));
     let slug = Slug::RbacRole(role_guid);
-    Entitlement {
-        id: EntitlementId::new(resource_type, &resource.id, slug.clone()).render(),
-        resource: ResourceRef { resource_type: resource.resource_type.clone(), id: resource.id.clone() },
-        slug: slug.render(),
-        display_name: format!("{role_name} on {}", resource.display_name),
-        description: description.unwrap_or_else(|| format!("Azure role {role_name}")),
-        purpose: EntitlementPurpose::Permission,
-        grantable_to: slug.grantable_to_names(),
-    }
+    entitlement(resource_type, resource, slug, display_name, description, EntitlementPurpose::Permission)
 }
 
 /// Reads `GET /subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions` for the
@@ -270,7 +265,7 @@ pub fn entitlements(config: &Config, resource: &Resource) -> Result<EntitlementP
             .into_iter()
             .map(|role| role_entitlement(resource_type, resource, role.id, role.name, role.description))
             .collect();
-        return Ok(EntitlementPage { items, next_page_token: None, notices: Vec::new() });
+        return Ok(entitlement_page(items));
     }
     let arm = Arm::new(config);
     let mut notices = Vec::new();
@@ -427,9 +422,9 @@ pub fn revoke(
 ) -> Result<ProvisionResult, ConnectorError> {
     let (scope, role_guid) = scope_and_role(entitlement)?;
     let arm = Arm::new(config);
-    let assignments: Vec<RoleAssignment> = arm.collection_all(scope.assignments_url(&arm), &writer(&scope))?;
-    let mut revoked_any = false;
-    let mut request_id = None;
+    let permission = writer(&scope);
+    let assignments: Vec<RoleAssignment> = arm.collection_all(scope.assignments_url(&arm), &permission)?;
+    let mut revocation = Revocation::default();
     for assignment in assignments.iter().filter(|assignment| {
         scope.holds(assignment)
             && assignment.role_guid() == role_guid
@@ -438,18 +433,11 @@ pub fn revoke(
         let encoded_id: Vec<String> = assignment.id.split('/').map(encode_path_segment).collect();
         let url = arm.url(&encoded_id.join("/"), AUTHORIZATION_API_VERSION, &[]);
         let response = arm.send(ApiRequest::delete(url))?;
-        match response.status {
-            // 204: it was gone already.
-            204 | 404 => {}
-            status if (200..300).contains(&status) => {
-                revoked_any = true;
-                request_id = response.request_id();
-            }
-            _ => return Err(response.into_error(Some(writer(&scope)))),
-        }
+        // 204: it was gone already.
+        let already_gone = matches!(response.status, 204 | 404);
+        revocation.record(response, already_gone, &permission)?;
     }
-    let kind = if revoked_any { ProvisionOutcome::Revoked } else { ProvisionOutcome::AlreadyRevoked };
-    Ok(outcome(kind, entitlement, principal, request_id))
+    Ok(revocation.outcome(entitlement, principal))
 }
 
 fn scope_and_role(entitlement: &EntitlementId) -> Result<(Scope, String), ConnectorError> {

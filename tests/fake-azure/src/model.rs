@@ -230,7 +230,7 @@ impl Tenant {
 }
 
 impl StubKind {
-    pub fn odata_type(self) -> &'static str {
+    pub const fn odata_type(self) -> &'static str {
         match self {
             StubKind::Device => "#microsoft.graph.device",
             StubKind::OrgContact => "#microsoft.graph.orgContact",

@@ -8,7 +8,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::header::IntoHeaderName;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -32,6 +33,17 @@ const DEFAULT_ARM_PAGE_SIZE: usize = 100;
 /// A poisoned lock only means another handler panicked; the data is still the best we have.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Adds `headers` to a response. A value that cannot be a header value (one echoed from a
+/// malformed request) is left out rather than failing the response.
+pub(crate) fn add_headers<N: IntoHeaderName>(response: &mut Response, headers: impl IntoIterator<Item = (N, String)>) {
+    let target = response.headers_mut();
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            target.insert(name, value);
+        }
+    }
 }
 
 /// State shared by the three services.

@@ -7,7 +7,7 @@ mod resources;
 mod role_assignments;
 mod scope;
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ use crate::access_tokens::{Audience, TokenProblem};
 use crate::ids::random_guid;
 use crate::paging::{PageCursor, plan_page};
 use crate::request::ApiRequest;
-use crate::server::{Refusal, Shared, lock};
+use crate::server::{Refusal, Shared, add_headers, lock};
 use error::ArmError;
 use scope::Scope;
 
@@ -39,12 +39,7 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
     };
     let correlation_id =
         request.header("x-ms-correlation-request-id").map_or_else(|| request_id.clone(), str::to_owned);
-    let headers = response.headers_mut();
-    for (name, value) in [("x-ms-request-id", request_id), ("x-ms-correlation-request-id", correlation_id)] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
+    add_headers(&mut response, [("x-ms-request-id", request_id), ("x-ms-correlation-request-id", correlation_id)]);
     response
 }
 
@@ -85,9 +80,7 @@ fn refusal_response(shared: &Shared, request: &ApiRequest, refusal: Refusal) -> 
                 "Bearer authorization_uri=\"{}/{tenant_id}\", error=\"invalid_token\", error_description=\"The authentication failed.\"",
                 shared.login_url
             );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-            }
+            add_headers(&mut response, [(header::WWW_AUTHENTICATE, challenge)]);
             response
         }
         Refusal::Throttled { retry_after } => {
@@ -96,9 +89,7 @@ fn refusal_response(shared: &Shared, request: &ApiRequest, refusal: Refusal) -> 
                 "TooManyRequests",
                 "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00. For more information, see - https://aka.ms/srpthrottlinglimits".to_owned(),
             );
-            if let Ok(value) = HeaderValue::from_str(&retry_after) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+            add_headers(&mut response, [(header::RETRY_AFTER, retry_after)]);
             response
         }
         Refusal::Forbidden => {

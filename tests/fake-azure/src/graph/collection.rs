@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::entities::{GraphEntity, canonical_name, to_json};
+use super::entities::{EntityType, GraphEntity, canonical_name, to_json};
 use super::error::GraphError;
 use super::filter::{Filter, OrderBy, Search};
 use super::{GraphCall, GraphReply};
@@ -89,12 +89,13 @@ pub struct CollectionSpec {
 }
 
 impl CollectionSpec {
-    pub fn new(context: impl Into<String>, selectable: &'static [&'static str], type_name: &'static str) -> Self {
+    /// A collection of entities of one type: `$select` may name its properties.
+    pub fn new(context: impl Into<String>, entity_type: &'static EntityType) -> Self {
         CollectionSpec {
             context: context.into(),
             polymorphic: false,
-            selectable,
-            type_name,
+            selectable: entity_type.properties,
+            type_name: entity_type.name(),
             filterable: &[],
             expandable: &[],
         }

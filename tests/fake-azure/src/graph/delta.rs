@@ -230,7 +230,9 @@ fn diff(
 
 fn link_changes(directory: &Directory, was: &BTreeSet<String>, is: &BTreeSet<String>) -> Vec<Value> {
     let odata_type = |id: &str| {
-        directory.object(id).map_or("#microsoft.graph.directoryObject", |object| object.entity().odata_type())
+        directory
+            .object(id)
+            .map_or("#microsoft.graph.directoryObject", |object| object.entity().entity_type().odata_type)
     };
     let added = is.difference(was).map(|id| json!({ "@odata.type": odata_type(id), "id": id }));
     let removed = was

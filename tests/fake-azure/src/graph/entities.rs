@@ -14,27 +14,38 @@ use crate::model::{
 /// A fixed creation time for seeded objects: the model does not track history.
 const SEEDED_CREATED: &str = "2023-05-02T09:14:21Z";
 
-pub trait GraphEntity {
-    fn odata_type(&self) -> &'static str;
-    fn property_names(&self) -> &'static [&'static str];
+/// A type of Graph entity: what `@odata.type` calls it and which properties it has.
+pub struct EntityType {
+    /// E.g. `#microsoft.graph.user`.
+    pub odata_type: &'static str,
+    /// Every property, spelled canonically.
+    pub properties: &'static [&'static str],
     /// What Graph returns without `$select`.
-    fn default_property_names(&self) -> &'static [&'static str] {
-        self.property_names()
+    pub default_properties: &'static [&'static str],
+}
+
+impl EntityType {
+    /// A type whose every property is returned without `$select`.
+    const fn returning_all(odata_type: &'static str, properties: &'static [&'static str]) -> Self {
+        EntityType { odata_type, properties, default_properties: properties }
     }
+
+    /// The name Graph's error messages use, e.g. `microsoft.graph.user`.
+    pub fn name(&self) -> &'static str {
+        self.odata_type.trim_start_matches('#')
+    }
+}
+
+pub trait GraphEntity {
+    fn entity_type(&self) -> &'static EntityType;
     /// The value of a property by its canonical name; `None` when this type has no such property.
     fn property(&self, name: &str) -> Option<Value>;
 }
 
 /// A reference is the entity it points at (so borrowed items can be served as entities).
 impl<E: GraphEntity + ?Sized> GraphEntity for &E {
-    fn odata_type(&self) -> &'static str {
-        (**self).odata_type()
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        (**self).property_names()
-    }
-    fn default_property_names(&self) -> &'static [&'static str] {
-        (**self).default_property_names()
+    fn entity_type(&self) -> &'static EntityType {
+        (**self).entity_type()
     }
     fn property(&self, name: &str) -> Option<Value> {
         (**self).property(name)
@@ -50,10 +61,11 @@ pub fn canonical_name(names: &'static [&'static str], requested: &str) -> Option
 /// `@odata.type` first for polymorphic (directoryObject) collections.
 pub fn to_json(entity: &dyn GraphEntity, select: Option<&[String]>, with_odata_type: bool) -> Map<String, Value> {
     let mut object = Map::new();
+    let entity_type = entity.entity_type();
     if with_odata_type {
-        object.insert("@odata.type".into(), Value::from(entity.odata_type()));
+        object.insert("@odata.type".into(), Value::from(entity_type.odata_type));
     }
-    let names = entity.property_names();
+    let names = entity_type.properties;
     let mut insert = |name: &'static str| {
         if let Some(value) = entity.property(name) {
             object.insert(name.into(), value);
@@ -65,59 +77,55 @@ pub fn to_json(entity: &dyn GraphEntity, select: Option<&[String]>, with_odata_t
         }
         // directoryObject collections return each member's full property set (see the owners sample).
         None if with_odata_type => names.iter().copied().for_each(insert),
-        None => entity.default_property_names().iter().copied().for_each(insert),
+        None => entity_type.default_properties.iter().copied().for_each(insert),
     }
     object
 }
 
-pub const USER_PROPERTIES: &[&str] = &[
-    "id",
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
-    "userType",
-    "accountEnabled",
-    "department",
-    "employeeId",
-    "mailNickname",
-    "onPremisesSyncEnabled",
-    "createdDateTime",
-];
-
-const USER_DEFAULT_PROPERTIES: &[&str] = &[
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
-    "id",
-];
+pub static USER_TYPE: EntityType = EntityType {
+    odata_type: "#microsoft.graph.user",
+    properties: &[
+        "id",
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
+        "userType",
+        "accountEnabled",
+        "department",
+        "employeeId",
+        "mailNickname",
+        "onPremisesSyncEnabled",
+        "createdDateTime",
+    ],
+    default_properties: &[
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
+        "id",
+    ],
+};
 
 fn optional(value: &Option<String>) -> Value {
     value.as_deref().map_or(Value::Null, Value::from)
 }
 
 impl GraphEntity for User {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.user"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        USER_PROPERTIES
-    }
-    fn default_property_names(&self) -> &'static [&'static str] {
-        USER_DEFAULT_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &USER_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         let (given, surname) = match self.display_name.split_once(' ') {
@@ -146,30 +154,30 @@ impl GraphEntity for User {
     }
 }
 
-pub const GROUP_PROPERTIES: &[&str] = &[
-    "id",
-    "deletedDateTime",
-    "classification",
-    "createdDateTime",
-    "description",
-    "displayName",
-    "groupTypes",
-    "isAssignableToRole",
-    "mail",
-    "mailEnabled",
-    "mailNickname",
-    "membershipRule",
-    "onPremisesSyncEnabled",
-    "securityEnabled",
-    "visibility",
-];
+pub static GROUP_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.group",
+    &[
+        "id",
+        "deletedDateTime",
+        "classification",
+        "createdDateTime",
+        "description",
+        "displayName",
+        "groupTypes",
+        "isAssignableToRole",
+        "mail",
+        "mailEnabled",
+        "mailNickname",
+        "membershipRule",
+        "onPremisesSyncEnabled",
+        "securityEnabled",
+        "visibility",
+    ],
+);
 
 impl GraphEntity for Group {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.group"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        GROUP_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &GROUP_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         let is_unified = self.group_types.iter().any(|kind| kind == "Unified");
@@ -198,28 +206,28 @@ impl GraphEntity for Group {
     }
 }
 
-pub const SERVICE_PRINCIPAL_PROPERTIES: &[&str] = &[
-    "id",
-    "deletedDateTime",
-    "accountEnabled",
-    "alternativeNames",
-    "appDisplayName",
-    "appId",
-    "appOwnerOrganizationId",
-    "appRoles",
-    "displayName",
-    "servicePrincipalNames",
-    "servicePrincipalType",
-    "signInAudience",
-    "tags",
-];
+pub static SERVICE_PRINCIPAL_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.servicePrincipal",
+    &[
+        "id",
+        "deletedDateTime",
+        "accountEnabled",
+        "alternativeNames",
+        "appDisplayName",
+        "appId",
+        "appOwnerOrganizationId",
+        "appRoles",
+        "displayName",
+        "servicePrincipalNames",
+        "servicePrincipalType",
+        "signInAudience",
+        "tags",
+    ],
+);
 
 impl GraphEntity for ServicePrincipal {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.servicePrincipal"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        SERVICE_PRINCIPAL_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &SERVICE_PRINCIPAL_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         Some(match name {
@@ -259,21 +267,22 @@ impl GraphEntity for ServicePrincipal {
     }
 }
 
-const DEVICE_PROPERTIES: &[&str] = &["id", "deletedDateTime", "accountEnabled", "displayName", "operatingSystem"];
-const ORG_CONTACT_PROPERTIES: &[&str] = &["id", "deletedDateTime", "displayName", "mail"];
+static DEVICE_TYPE: EntityType = EntityType::returning_all(
+    StubKind::Device.odata_type(),
+    &["id", "deletedDateTime", "accountEnabled", "displayName", "operatingSystem"],
+);
+static ORG_CONTACT_TYPE: EntityType =
+    EntityType::returning_all(StubKind::OrgContact.odata_type(), &["id", "deletedDateTime", "displayName", "mail"]);
 
 impl GraphEntity for DirectoryObjectStub {
-    fn odata_type(&self) -> &'static str {
-        self.kind.odata_type()
-    }
-    fn property_names(&self) -> &'static [&'static str] {
+    fn entity_type(&self) -> &'static EntityType {
         match self.kind {
-            StubKind::Device => DEVICE_PROPERTIES,
-            StubKind::OrgContact => ORG_CONTACT_PROPERTIES,
+            StubKind::Device => &DEVICE_TYPE,
+            StubKind::OrgContact => &ORG_CONTACT_TYPE,
         }
     }
     fn property(&self, name: &str) -> Option<Value> {
-        if !self.property_names().contains(&name) {
+        if !self.entity_type().properties.contains(&name) {
             return None;
         }
         Some(match name {
@@ -303,24 +312,24 @@ pub struct AppRoleAssignmentView<'a> {
     pub resource_display_name: &'a str,
 }
 
-pub const APP_ROLE_ASSIGNMENT_PROPERTIES: &[&str] = &[
-    "id",
-    "deletedDateTime",
-    "appRoleId",
-    "createdDateTime",
-    "principalDisplayName",
-    "principalId",
-    "principalType",
-    "resourceDisplayName",
-    "resourceId",
-];
+pub static APP_ROLE_ASSIGNMENT_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.appRoleAssignment",
+    &[
+        "id",
+        "deletedDateTime",
+        "appRoleId",
+        "createdDateTime",
+        "principalDisplayName",
+        "principalId",
+        "principalType",
+        "resourceDisplayName",
+        "resourceId",
+    ],
+);
 
 impl GraphEntity for AppRoleAssignmentView<'_> {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.appRoleAssignment"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        APP_ROLE_ASSIGNMENT_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &APP_ROLE_ASSIGNMENT_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         let assignment = self.assignment;
@@ -339,25 +348,25 @@ impl GraphEntity for AppRoleAssignmentView<'_> {
     }
 }
 
-pub const ROLE_DEFINITION_PROPERTIES: &[&str] = &[
-    "id",
-    "description",
-    "displayName",
-    "isBuiltIn",
-    "isEnabled",
-    "resourceScopes",
-    "templateId",
-    "version",
-    "rolePermissions",
-    "inheritsPermissionsFrom",
-];
+pub static ROLE_DEFINITION_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.unifiedRoleDefinition",
+    &[
+        "id",
+        "description",
+        "displayName",
+        "isBuiltIn",
+        "isEnabled",
+        "resourceScopes",
+        "templateId",
+        "version",
+        "rolePermissions",
+        "inheritsPermissionsFrom",
+    ],
+);
 
 impl GraphEntity for DirectoryRoleDefinition {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.unifiedRoleDefinition"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        ROLE_DEFINITION_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &ROLE_DEFINITION_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         Some(match name {
@@ -390,11 +399,8 @@ pub struct WithPrincipal<'a, E: GraphEntity> {
 }
 
 impl<E: GraphEntity> GraphEntity for WithPrincipal<'_, E> {
-    fn odata_type(&self) -> &'static str {
-        self.entity.odata_type()
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        self.entity.property_names()
+    fn entity_type(&self) -> &'static EntityType {
+        self.entity.entity_type()
     }
     fn property(&self, name: &str) -> Option<Value> {
         match name {
@@ -404,15 +410,14 @@ impl<E: GraphEntity> GraphEntity for WithPrincipal<'_, E> {
     }
 }
 
-pub const ROLE_ASSIGNMENT_PROPERTIES: &[&str] =
-    &["id", "principalId", "resourceScope", "directoryScopeId", "roleDefinitionId"];
+pub static ROLE_ASSIGNMENT_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.unifiedRoleAssignment",
+    &["id", "principalId", "resourceScope", "directoryScopeId", "roleDefinitionId"],
+);
 
 impl GraphEntity for DirectoryRoleAssignment {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.unifiedRoleAssignment"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        ROLE_ASSIGNMENT_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &ROLE_ASSIGNMENT_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         Some(match name {
@@ -425,26 +430,26 @@ impl GraphEntity for DirectoryRoleAssignment {
     }
 }
 
-pub const ELIGIBILITY_PROPERTIES: &[&str] = &[
-    "id",
-    "principalId",
-    "roleDefinitionId",
-    "directoryScopeId",
-    "appScopeId",
-    "createdUsing",
-    "createdDateTime",
-    "modifiedDateTime",
-    "status",
-    "memberType",
-    "scheduleInfo",
-];
+pub static ROLE_ELIGIBILITY_TYPE: EntityType = EntityType::returning_all(
+    "#microsoft.graph.unifiedRoleEligibilitySchedule",
+    &[
+        "id",
+        "principalId",
+        "roleDefinitionId",
+        "directoryScopeId",
+        "appScopeId",
+        "createdUsing",
+        "createdDateTime",
+        "modifiedDateTime",
+        "status",
+        "memberType",
+        "scheduleInfo",
+    ],
+);
 
 impl GraphEntity for DirectoryRoleEligibility {
-    fn odata_type(&self) -> &'static str {
-        "#microsoft.graph.unifiedRoleEligibilitySchedule"
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        ELIGIBILITY_PROPERTIES
+    fn entity_type(&self) -> &'static EntityType {
+        &ROLE_ELIGIBILITY_TYPE
     }
     fn property(&self, name: &str) -> Option<Value> {
         Some(match name {

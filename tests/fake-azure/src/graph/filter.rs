@@ -69,7 +69,7 @@ impl Filter {
 }
 
 fn lookup(entity: &dyn GraphEntity, property: &str) -> Value {
-    super::entities::canonical_name(entity.property_names(), property)
+    super::entities::canonical_name(entity.entity_type().properties, property)
         .and_then(|name| entity.property(name))
         .unwrap_or(Value::Null)
 }
@@ -167,21 +167,26 @@ impl Parser {
     }
 
     fn or_expression(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.and_expression()?];
-        while self.peek_keyword("or") {
-            self.position += 1;
-            parts.push(self.and_expression()?);
-        }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::Or(parts) })
+        self.joined("or", Self::and_expression, Filter::Or)
     }
 
     fn and_expression(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.unary()?];
-        while self.peek_keyword("and") {
+        self.joined("and", Self::unary, Filter::And)
+    }
+
+    /// `operand (keyword operand)*`: a lone operand as itself, several joined by `join`.
+    fn joined(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Vec<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut parts = vec![operand(self)?];
+        while self.peek_keyword(keyword) {
             self.position += 1;
-            parts.push(self.unary()?);
+            parts.push(operand(self)?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::And(parts) })
+        Ok(if parts.len() == 1 { parts.remove(0) } else { join(parts) })
     }
 
     fn unary(&mut self) -> Result<Filter, String> {

@@ -12,14 +12,14 @@ mod reads;
 mod role_management;
 mod writes;
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::access_tokens::{Audience, TokenProblem};
 use crate::ids::random_guid;
 use crate::request::ApiRequest;
-use crate::server::{Refusal, Shared, lock};
+use crate::server::{Refusal, Shared, add_headers, lock};
 use crate::throttle::request_units;
 use error::{GraphError, throttled_body};
 
@@ -100,19 +100,13 @@ pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
         },
     };
     let units = request_units(request);
-    let headers = response.headers_mut();
-    for (name, value) in [
+    let headers = [
         ("request-id", request_id.clone()),
         ("client-request-id", client_request_id.clone()),
         ("x-ms-resource-unit", units.to_string()),
-    ]
-    .into_iter()
-    .chain(shared.throttle.limit_percentage().map(|used| ("x-ms-throttle-limit-percentage", used)))
-    {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
+    ];
+    let throttle_usage = shared.throttle.limit_percentage().map(|used| ("x-ms-throttle-limit-percentage", used));
+    add_headers(&mut response, headers.into_iter().chain(throttle_usage));
     response
 }
 
@@ -145,9 +139,7 @@ fn refusal_response(
                 "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
                 shared.login_url
             );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-            }
+            add_headers(&mut response, [(header::WWW_AUTHENTICATE, challenge)]);
             response
         }
         Refusal::Throttled { retry_after } => {
@@ -158,16 +150,14 @@ fn refusal_response(
             let body = throttled_body(request_id, client_request_id);
             let mut response =
                 (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, GRAPH_JSON)], body.to_string()).into_response();
-            let headers = response.headers_mut();
-            for (name, value) in [
-                ("retry-after", retry_after),
-                ("x-ms-throttle-information", "ResourceUnitLimitExceeded".to_owned()),
-                ("x-ms-throttle-scope", format!("Tenant_Application/ReadWrite/{client_id}/{tenant_id}")),
-            ] {
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    headers.insert(name, value);
-                }
-            }
+            add_headers(
+                &mut response,
+                [
+                    ("retry-after", retry_after),
+                    ("x-ms-throttle-information", "ResourceUnitLimitExceeded".to_owned()),
+                    ("x-ms-throttle-scope", format!("Tenant_Application/ReadWrite/{client_id}/{tenant_id}")),
+                ],
+            );
             response
         }
         Refusal::Forbidden => error_response(GraphError::new(

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::collection::{CollectionSpec, LazyItems, entity, list, list_lazily, selection};
 use super::entities::{
-    APP_ROLE_ASSIGNMENT_PROPERTIES, AppRoleAssignmentView, GROUP_PROPERTIES, GraphEntity, SERVICE_PRINCIPAL_PROPERTIES,
-    USER_PROPERTIES, to_json,
+    APP_ROLE_ASSIGNMENT_TYPE, AppRoleAssignmentView, EntityType, GROUP_TYPE, GraphEntity, SERVICE_PRINCIPAL_TYPE,
+    USER_TYPE, to_json,
 };
 use super::error::GraphError;
 use super::{GraphCall, GraphReply};
@@ -31,16 +31,15 @@ const SERVICE_PRINCIPAL_FILTERS: &[&str] =
     &["id", "appId", "displayName", "servicePrincipalType", "accountEnabled", "appOwnerOrganizationId"];
 
 fn user_spec() -> CollectionSpec {
-    CollectionSpec::new("users", USER_PROPERTIES, "microsoft.graph.user").filterable(USER_FILTERS)
+    CollectionSpec::new("users", &USER_TYPE).filterable(USER_FILTERS)
 }
 
 fn group_spec() -> CollectionSpec {
-    CollectionSpec::new("groups", GROUP_PROPERTIES, "microsoft.graph.group").filterable(GROUP_FILTERS)
+    CollectionSpec::new("groups", &GROUP_TYPE).filterable(GROUP_FILTERS)
 }
 
 fn service_principal_spec() -> CollectionSpec {
-    CollectionSpec::new("servicePrincipals", SERVICE_PRINCIPAL_PROPERTIES, "microsoft.graph.servicePrincipal")
-        .filterable(SERVICE_PRINCIPAL_FILTERS)
+    CollectionSpec::new("servicePrincipals", &SERVICE_PRINCIPAL_TYPE).filterable(SERVICE_PRINCIPAL_FILTERS)
 }
 
 pub fn users(call: &GraphCall, count_only: bool) -> Result<GraphReply, GraphError> {
@@ -140,14 +139,8 @@ struct WithLinks<'a, E> {
 }
 
 impl<E: GraphEntity + Links> GraphEntity for WithLinks<'_, E> {
-    fn odata_type(&self) -> &'static str {
-        self.entity.odata_type()
-    }
-    fn property_names(&self) -> &'static [&'static str] {
-        self.entity.property_names()
-    }
-    fn default_property_names(&self) -> &'static [&'static str] {
-        self.entity.default_property_names()
+    fn entity_type(&self) -> &'static EntityType {
+        self.entity.entity_type()
     }
     fn property(&self, name: &str) -> Option<Value> {
         let Some(links) = self.entity.links(name) else { return self.entity.property(name) };
@@ -224,12 +217,9 @@ pub fn app_role_assigned_to(call: &GraphCall, id: &str) -> Result<GraphReply, Gr
         .map(|assignment| AppRoleAssignmentView { assignment, resource_display_name: &sp.display_name })
         .collect();
     let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
-    let spec = CollectionSpec::new(
-        format!("servicePrincipals('{}')/appRoleAssignedTo", sp.id),
-        APP_ROLE_ASSIGNMENT_PROPERTIES,
-        "microsoft.graph.appRoleAssignment",
-    )
-    .filterable(&["principalId", "appRoleId", "principalType"]);
+    let spec =
+        CollectionSpec::new(format!("servicePrincipals('{}')/appRoleAssignedTo", sp.id), &APP_ROLE_ASSIGNMENT_TYPE)
+            .filterable(&["principalId", "appRoleId", "principalType"]);
     list(call, &spec, items, false)
 }
 

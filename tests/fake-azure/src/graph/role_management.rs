@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::collection::{CollectionSpec, entity, list};
 use super::entities::{
-    ELIGIBILITY_PROPERTIES, GraphEntity, ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES, WithPrincipal, to_json,
+    EntityType, GraphEntity, ROLE_ASSIGNMENT_TYPE, ROLE_DEFINITION_TYPE, ROLE_ELIGIBILITY_TYPE, WithPrincipal, to_json,
 };
 use super::error::GraphError;
 use super::{GraphCall, GraphReply};
@@ -14,6 +14,7 @@ use crate::ids::{directory_role_assignment_id, iso_instant_now, random_guid};
 use crate::model::{DirectoryRoleAssignment, DirectoryRoleEligibility};
 use crate::server::lock;
 
+const DEFINITION_FILTERS: &[&str] = &["id", "displayName", "isBuiltIn", "templateId"];
 const ASSIGNMENT_FILTERS: &[&str] = &["id", "principalId", "roleDefinitionId", "directoryScopeId"];
 
 pub fn route(call: &GraphCall, lowered: &[&str], original: &[String]) -> Result<GraphReply, GraphError> {
@@ -31,12 +32,8 @@ pub fn route(call: &GraphCall, lowered: &[&str], original: &[String]) -> Result<
 }
 
 fn definitions_spec() -> CollectionSpec {
-    CollectionSpec::new(
-        "roleManagement/directory/roleDefinitions",
-        ROLE_DEFINITION_PROPERTIES,
-        "microsoft.graph.unifiedRoleDefinition",
-    )
-    .filterable(&["id", "displayName", "isBuiltIn", "templateId"])
+    CollectionSpec::new("roleManagement/directory/roleDefinitions", &ROLE_DEFINITION_TYPE)
+        .filterable(DEFINITION_FILTERS)
 }
 
 fn role_definitions(call: &GraphCall) -> Result<GraphReply, GraphError> {
@@ -65,17 +62,17 @@ fn expands_principal(call: &GraphCall) -> bool {
     call.request.query.get("$expand").is_some_and(|expand| expand.trim().eq_ignore_ascii_case("principal"))
 }
 
-/// Pairs each item with its principal when `$expand=principal` asks for it.
-fn with_principals<'a, E: GraphEntity>(
+/// Serves role holdings (active assignments or eligibility schedules), each paired with its
+/// principal when `$expand=principal` asks for it.
+fn list_holdings<'a, E: GraphEntity + 'a>(
     call: &GraphCall,
     directory: &Directory,
-    items: impl Iterator<Item = (&'a E, &'a str)>,
-) -> Vec<WithPrincipal<'a, E>>
-where
-    E: 'a,
-{
+    context: &str,
+    entity_type: &'static EntityType,
+    holdings: impl Iterator<Item = (&'a E, &'a str)>,
+) -> Result<GraphReply, GraphError> {
     let expand = expands_principal(call);
-    items
+    let views: Vec<WithPrincipal<'a, E>> = holdings
         .map(|(entity, principal_id)| WithPrincipal {
             entity,
             principal: expand
@@ -83,22 +80,16 @@ where
                 .flatten()
                 .map(|principal| Value::Object(to_json(principal.entity(), None, true))),
         })
-        .collect()
+        .collect();
+    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
+    let spec = CollectionSpec::new(context, entity_type).filterable(ASSIGNMENT_FILTERS).expandable(&["principal"]);
+    list(call, &spec, items, false)
 }
 
 fn role_assignments(call: &GraphCall) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
     let assignments = directory.tenant.role_assignments.iter().map(|a| (a, a.principal_id.as_str()));
-    let views = with_principals(call, &directory, assignments);
-    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
-    let spec = CollectionSpec::new(
-        "roleManagement/directory/roleAssignments",
-        ROLE_ASSIGNMENT_PROPERTIES,
-        "microsoft.graph.unifiedRoleAssignment",
-    )
-    .filterable(ASSIGNMENT_FILTERS)
-    .expandable(&["principal"]);
-    list(call, &spec, items, false)
+    list_holdings(call, &directory, "roleManagement/directory/roleAssignments", &ROLE_ASSIGNMENT_TYPE, assignments)
 }
 
 fn required(body: &Value, name: &str) -> Result<String, GraphError> {
@@ -188,16 +179,9 @@ fn premium_license_required() -> GraphError {
 fn role_eligibility_schedules(call: &GraphCall) -> Result<GraphReply, GraphError> {
     let directory = lock(&call.shared.directory);
     let eligibilities = directory.tenant.role_eligibilities.as_ref().ok_or_else(premium_license_required)?;
-    let views = with_principals(call, &directory, eligibilities.iter().map(|e| (e, e.principal_id.as_str())));
-    let items = views.iter().map(|view| view as &dyn GraphEntity).collect();
-    let spec = CollectionSpec::new(
-        "roleManagement/directory/roleEligibilitySchedules",
-        ELIGIBILITY_PROPERTIES,
-        "microsoft.graph.unifiedRoleEligibilitySchedule",
-    )
-    .filterable(ASSIGNMENT_FILTERS)
-    .expandable(&["principal"]);
-    list(call, &spec, items, false)
+    let eligibilities = eligibilities.iter().map(|e| (e, e.principal_id.as_str()));
+    let context = "roleManagement/directory/roleEligibilitySchedules";
+    list_holdings(call, &directory, context, &ROLE_ELIGIBILITY_TYPE, eligibilities)
 }
 
 /// `POST roleEligibilityScheduleRequests` with `action` `adminAssign` or `adminRemove`.

@@ -55,11 +55,7 @@ pub fn add_group_link(call: &GraphCall, group_id: &str, link: &str) -> Result<Gr
     let canonical_id = object.entity_id().to_owned();
     let group = &mut directory.tenant.groups[index];
     let ids = if link == "owners" { &mut group.owners } else { &mut group.members };
-    if ids.iter().any(|id| id.eq_ignore_ascii_case(&canonical_id)) {
-        return Err(already_exists(link));
-    }
-    ids.push(canonical_id);
-    Ok(GraphReply::NoContent)
+    add_id(ids, canonical_id, link)
 }
 
 /// `DELETE /groups/{id}/members/{memberId}/$ref` and `/owners/{ownerId}/$ref`.
@@ -76,6 +72,15 @@ pub fn remove_group_link(
     remove_id(ids, object_id)
 }
 
+/// Adds an object to the `link` (members or owners) of another; Graph refuses one that is there.
+fn add_id(ids: &mut Vec<String>, canonical_id: String, link: &str) -> Result<GraphReply, GraphError> {
+    if ids.iter().any(|id| id.eq_ignore_ascii_case(&canonical_id)) {
+        return Err(already_exists(link));
+    }
+    ids.push(canonical_id);
+    Ok(GraphReply::NoContent)
+}
+
 fn remove_id(ids: &mut Vec<String>, object_id: &str) -> Result<GraphReply, GraphError> {
     let position =
         ids.iter().position(|id| id.eq_ignore_ascii_case(object_id)).ok_or_else(|| GraphError::not_found(object_id))?;
@@ -89,12 +94,7 @@ pub fn add_service_principal_owner(call: &GraphCall, sp_id: &str) -> Result<Grap
     let index = directory.service_principal_index(sp_id).ok_or_else(|| GraphError::not_found(sp_id))?;
     check_owner_kind(&directory, &object_id)?;
     let canonical_id = directory.object(&object_id).map_or(object_id, |object| object.entity_id().to_owned());
-    let owners = &mut directory.tenant.service_principals[index].owners;
-    if owners.iter().any(|id| id.eq_ignore_ascii_case(&canonical_id)) {
-        return Err(already_exists("owners"));
-    }
-    owners.push(canonical_id);
-    Ok(GraphReply::NoContent)
+    add_id(&mut directory.tenant.service_principals[index].owners, canonical_id, "owners")
 }
 
 pub fn remove_service_principal_owner(call: &GraphCall, sp_id: &str, owner_id: &str) -> Result<GraphReply, GraphError> {

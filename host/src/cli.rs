@@ -47,6 +47,18 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
 }
 
+/// What a grant or revoke runs against: the tenant, and the snapshot whose audit trail records it.
+#[derive(Args, Debug)]
+pub struct ProvisionTarget {
+    /// The snapshot file whose audit trail records the change.
+    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
+    pub audit_file: PathBuf,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct GrantArgs {
     /// The entitlement id, e.g. group:<id>:members.
@@ -58,13 +70,8 @@ pub struct GrantArgs {
     /// The principal's object id.
     #[arg(long)]
     pub principal_id: String,
-    /// The snapshot file whose audit trail records the change.
-    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
-    pub audit_file: PathBuf,
     #[command(flatten)]
-    pub azure: AzureArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
+    pub target: ProvisionTarget,
 }
 
 #[derive(Args, Debug)]
@@ -79,13 +86,8 @@ pub struct RevokeArgs {
     /// The grant id instead: <entitlement_id>:<principal_type>:<principal_id>.
     #[arg(long)]
     pub grant: Option<String>,
-    /// The snapshot file whose audit trail records the change.
-    #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
-    pub audit_file: PathBuf,
     #[command(flatten)]
-    pub azure: AzureArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
+    pub target: ProvisionTarget,
 }
 
 #[derive(Args, Debug)]

@@ -60,7 +60,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 entitlement_id: args.entitlement,
                 principal: ResourceRef { resource_type: args.principal_type, id: args.principal_id },
             };
-            provision(&args.azure, &args.run, &args.audit_file, &change).await
+            provision(&args.target, &change).await
         }
         Command::Revoke(args) => {
             let change = match (args.grant, args.entitlement, args.principal_type, args.principal_id) {
@@ -70,21 +70,16 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 }
                 _ => anyhow::bail!("revoke needs --grant, or --entitlement with --principal-type and --principal-id"),
             };
-            provision(&args.azure, &args.run, &args.audit_file, &change).await
+            provision(&args.target, &change).await
         }
         Command::Serve(args) => connector_host::serve::serve(args).await,
     }
 }
 
 /// Runs a grant or revoke and prints its one JSON line; an error outcome also fails the command.
-async fn provision(
-    azure: &connector_host::cli::AzureArgs,
-    run: &connector_host::cli::RunArgs,
-    audit_file: &std::path::Path,
-    change: &Change,
-) -> anyhow::Result<()> {
-    let settings = TenantSettings::from_args(azure)?;
-    let report = apply_from_cli(&settings, run, audit_file, change).await?;
+async fn provision(target: &connector_host::cli::ProvisionTarget, change: &Change) -> anyhow::Result<()> {
+    let settings = TenantSettings::from_args(&target.azure)?;
+    let report = apply_from_cli(&settings, &target.run, &target.audit_file, change).await?;
     println!("{}", serde_json::to_string(&report)?);
     match report.error {
         Some(error) => anyhow::bail!("{} of {} failed: {error}", report.action, report.entitlement_id),

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::SCHEMA_IF_MISSING;
-use super::writer::resource_from_row_at;
+use super::writer::{INSERT_RESOURCE, resource_from_row_at, write_resource};
 use super::{SnapshotWriter, open_snapshot};
 use crate::sandbox::{Grant, Resource};
 
@@ -109,23 +109,12 @@ impl SnapshotWriter {
     pub fn upsert_resources(&mut self, resources: &[Resource]) -> anyhow::Result<()> {
         let transaction = self.connection.transaction()?;
         {
-            let mut upsert = transaction.prepare_cached(
-                "INSERT OR REPLACE INTO resources (resource_type, id, display_name, parent_type, parent_id, profile)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
+            let mut upsert = transaction.prepare_cached(&format!("INSERT OR REPLACE {INSERT_RESOURCE}"))?;
             let mut changed = transaction
                 .prepare_cached("INSERT OR IGNORE INTO incremental_changed (resource_type, id) VALUES (?1, ?2)")?;
             for resource in resources {
                 changed.execute(params![resource.resource_type, resource.id])?;
-                let parent = resource.parent.as_ref();
-                upsert.execute(params![
-                    resource.resource_type,
-                    resource.id,
-                    resource.display_name,
-                    parent.map(|p| &p.resource_type),
-                    parent.map(|p| &p.id),
-                    resource.profile_json
-                ])?;
+                write_resource(&mut upsert, resource)?;
             }
         }
         transaction.commit()?;

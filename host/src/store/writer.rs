@@ -189,21 +189,9 @@ impl SnapshotWriter {
         let transaction = self.connection.transaction()?;
         let mut duplicates = 0;
         {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO resources (resource_type, id, display_name, parent_type, parent_id, profile)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
+            let mut insert = transaction.prepare_cached(&format!("INSERT OR IGNORE {INSERT_RESOURCE}"))?;
             for resource in resources {
-                let parent = resource.parent.as_ref();
-                let written = insert.execute(params![
-                    resource.resource_type,
-                    resource.id,
-                    resource.display_name,
-                    parent.map(|p| &p.resource_type),
-                    parent.map(|p| &p.id),
-                    resource.profile_json
-                ])?;
-                duplicates += 1 - written as u64;
+                duplicates += 1 - write_resource(&mut insert, resource)? as u64;
             }
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (id, resource_type, resource_id, slug, display_name, description, purpose, grantable_to)
@@ -403,6 +391,28 @@ impl SnapshotWriter {
             .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
         Ok(())
     }
+}
+
+/// `INTO resources …`: the rest of the statement that writes a resource with [`write_resource`],
+/// after `INSERT OR IGNORE` (a listing) or `INSERT OR REPLACE` (a change).
+pub(super) const INSERT_RESOURCE: &str =
+    "INTO resources (resource_type, id, display_name, parent_type, parent_id, profile)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Writes one resource with a statement built on [`INSERT_RESOURCE`]; returns the rows written.
+pub(super) fn write_resource(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    resource: &Resource,
+) -> rusqlite::Result<usize> {
+    let parent = resource.parent.as_ref();
+    statement.execute(params![
+        resource.resource_type,
+        resource.id,
+        resource.display_name,
+        parent.map(|p| &p.resource_type),
+        parent.map(|p| &p.id),
+        resource.profile_json
+    ])
 }
 
 /// The resource in the columns `resource_type, id, display_name, parent_type, parent_id,

@@ -322,6 +322,14 @@ impl SyncRun<'_> {
             if page.next_page_token.is_none() && page.delta_token.is_none() {
                 anyhow::bail!("the connector ended the changes of {} without a delta token", kind.id)
             }
+            if let Some(stranger) = page.upserted.iter().find(|resource| resource.resource_type != kind.id) {
+                anyhow::bail!(
+                    "the connector reported a {} ({}) among the changes of {}: refusing to apply them",
+                    stranger.resource_type,
+                    stranger.id,
+                    kind.id
+                )
+            }
             let notices: Vec<_> = page.notices.iter().map(|notice| (notice.clone(), None)).collect();
             let removals: Vec<(String, String)> = page
                 .grants_removed

@@ -82,18 +82,23 @@ struct ProfileAppRole {
 }
 
 impl ProfileAppRole {
-    /// Users and groups hold roles for users; applications and managed identities hold roles
-    /// for applications (application permissions).
     fn grantable_to(&self) -> Vec<String> {
-        let mut principals = Vec::new();
-        if self.allowed_member_types.iter().any(|kind| kind == "User") {
-            principals.extend(["user", "group"].map(String::from));
-        }
-        if self.allowed_member_types.iter().any(|kind| kind == "Application") {
-            principals.extend(["enterprise_application", "managed_identity"].map(String::from));
-        }
-        principals
+        principals_taking(&self.allowed_member_types)
     }
+}
+
+/// The principal types an app role with these `allowedMemberTypes` takes: users and groups
+/// hold roles for users; applications and managed identities hold roles for applications
+/// (application permissions).
+fn principals_taking(allowed_member_types: &[String]) -> Vec<String> {
+    let mut principals = Vec::new();
+    if allowed_member_types.iter().any(|kind| kind == "User") {
+        principals.extend(["user", "group"].map(String::from));
+    }
+    if allowed_member_types.iter().any(|kind| kind == "Application") {
+        principals.extend(["enterprise_application", "managed_identity"].map(String::from));
+    }
+    principals
 }
 
 #[derive(Deserialize)]
@@ -352,6 +357,7 @@ pub fn grant(
             add_reference(&graph, &format!("{application_path}/owners"), entitlement, principal, WRITE_OWNERS)
         }
         Slug::AppRole(app_role_id) => {
+            check_role_takes(&graph, entitlement, app_role_id, principal)?;
             let body = json!({
                 "principalId": principal.id,
                 "resourceId": entitlement.resource_id,
@@ -363,6 +369,50 @@ pub fn grant(
         }
         _ => Err(not_an_application_entitlement(entitlement)),
     }
+}
+
+/// Refuses, before the write, a principal the app role does not take: roles for users (and
+/// groups) and roles for applications (application permissions, held by enterprise
+/// applications and managed identities) are told apart by `allowedMemberTypes`
+/// (`GET /v1.0/servicePrincipals/{id}?$select=appRoles`). Default access takes users and groups,
+/// which `EntitlementId::check_grantable` has checked already.
+fn check_role_takes(
+    graph: &Graph,
+    entitlement: &EntitlementId,
+    app_role_id: &str,
+    principal: &Principal,
+) -> Result<(), ConnectorError> {
+    if app_role_id == DEFAULT_ACCESS_APP_ROLE {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AppRoles {
+        #[serde(default)]
+        app_roles: Vec<AppRole>,
+    }
+    let url = graph.url(&service_principal_path(&entitlement.resource_id), &[("$select", "appRoles")]);
+    let roles: AppRoles = graph.object(url, READ_APPLICATIONS)?;
+    let role = roles
+        .app_roles
+        .into_iter()
+        .find(|role| role.id.eq_ignore_ascii_case(app_role_id) && role.is_enabled.unwrap_or(true))
+        .ok_or_else(|| {
+            ConnectorError::InvalidConfig(format!(
+                "entitlement {}: the application has no enabled app role {app_role_id}: sync again and pick one it lists",
+                entitlement.render()
+            ))
+        })?;
+    let takes = principals_taking(&role.allowed_member_types);
+    if takes.iter().any(|name| name == principal.principal_type.as_str()) {
+        return Ok(());
+    }
+    Err(ConnectorError::InvalidConfig(format!(
+        "entitlement {} cannot be granted to a '{}': this app role takes {}",
+        entitlement.render(),
+        principal.principal_type.as_str(),
+        if takes.is_empty() { "no principal".to_owned() } else { takes.join(", ") }
+    )))
 }
 
 /// Owners: `DELETE .../owners/{id}/$ref`. App roles: every page of `appRoleAssignedTo` is read

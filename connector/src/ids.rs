@@ -127,7 +127,10 @@ impl Slug {
         match self {
             Slug::Members | Slug::Assigned | Slug::RbacRole(_) => EVERY_PRINCIPAL,
             Slug::Owners => OWNER_PRINCIPALS,
-            Slug::Eligible | Slug::AppRole(_) => USERS_AND_GROUPS,
+            Slug::AppRole(role) if role == DEFAULT_ACCESS_APP_ROLE => USERS_AND_GROUPS,
+            // Which of them a role takes is in its allowedMemberTypes: `applications::grant` checks.
+            Slug::AppRole(_) => EVERY_PRINCIPAL,
+            Slug::Eligible => USERS_AND_GROUPS,
         }
     }
 

@@ -136,6 +136,55 @@ async fn app_role_assignment_round_trip() {
     round_trip(&harness, &format!("enterprise_application:{}:assignment:{}", app.id, role.id), "user", &user.id).await;
 }
 
+/// An application permission (an app role for applications, like Graph's `User.Read.All`) given
+/// to a managed identity: what a workload needs just in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn application_permission_round_trip() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let tenant = harness.fake.tenant();
+    let (api, role) = tenant
+        .service_principals
+        .iter()
+        .filter(|sp| sp.service_principal_type == "Application")
+        .find_map(|sp| {
+            sp.app_roles
+                .iter()
+                .find(|role| role.is_enabled && role.allowed_member_types.iter().all(|t| t == "Application"))
+                .map(|role| (sp, role))
+        })
+        .expect("an API with an application permission");
+    let identity = tenant
+        .service_principals
+        .iter()
+        .find(|sp| {
+            sp.service_principal_type == "ManagedIdentity"
+                && !api.app_role_assigned_to.iter().any(|a| a.principal_id == sp.id)
+        })
+        .expect("a managed identity without the permission");
+    let entitlement = format!("enterprise_application:{}:assignment:{}", api.id, role.id);
+    round_trip(&harness, &entitlement, "managed_identity", &identity.id).await;
+
+    // The same permission is not for people: refused before any write, naming what it takes.
+    let user = tenant.users.iter().find(|u| u.user_type == "Member").expect("a user");
+    let (output, report) = harness
+        .provision(
+            "grant",
+            &["--entitlement", &entitlement, "--principal-type", "user", "--principal-id", &user.id],
+            true,
+        )
+        .await;
+    assert!(!output.status.success());
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(error.contains("this app role takes enterprise_application, managed_identity"), "{report}");
+    let writes = harness
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path_and_query.contains(&user.id))
+        .count();
+    assert_eq!(writes, 0, "no write was attempted");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn directory_role_assignment_round_trip() {
     let harness = Harness::start(Tenant::sample()).await;

@@ -15,7 +15,7 @@
 //! Each application either step names is read again (`GET /servicePrincipals/{id}` with the
 //! listing's `$select` and `$expand`), so it is upserted exactly as a full listing shows it.
 //! Audit events reach the log minutes after the change, so each round reads the log from an
-//! hour before the previous round began ([`AUDIT_LOG_LOOKBACK`]): an application changed in
+//! hour before the previous round began (`change_feed::LOG_LOOKBACK`): an application changed in
 //! that hour is read again once more, nothing is missed. "Began" is Graph's clock (its `Date`
 //! header), not ours. When the log cannot be read (403: no AuditLog.Read.All, or no licence),
 //! the round lists every application instead: slower, never wrong.
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::applications::{self, ReadApplication, own_tenant_id, read_application};
+use crate::change_feed::{began_at, decode_delta_token, decode_page_token, encode, parse_time, read_since};
 use crate::config::Config;
 use crate::contract::{ConnectorError, Notice, Resource};
 use crate::delta::DeltaPage;
@@ -37,9 +38,6 @@ use crate::ids::is_guid;
 use crate::paging::{Collection, checked_next_link, is_under};
 use crate::wasi_support::rfc3339;
 
-/// How far before the previous round's start the audit log is read again: audit events are
-/// written minutes after the change they record.
-const AUDIT_LOG_LOOKBACK: Duration = Duration::from_secs(60 * 60);
 /// How long the audit log keeps events, at the least (Entra ID Free keeps 7 days, P1 and P2
 /// keep 30): a previous round older than this may have lost events, so every application is
 /// read again instead.
@@ -91,7 +89,7 @@ pub fn list_changes(
     page_token: Option<&str>,
 ) -> Result<ChangePage, ConnectorError> {
     let graph = Graph::new(config);
-    let previous = delta_token.map(|token| decode_delta_token(token, graph.base_url())).transpose()?;
+    let previous = delta_token.map(|token| decode_application_token(token, graph.base_url())).transpose()?;
     let round = page_token.map(|token| decode_round_token(token, graph.base_url())).transpose()?;
     let mut page = RoundPage { graph: &graph, config, upserted: Vec::new(), removed: Vec::new(), notices: Vec::new() };
     let next = match round {
@@ -150,7 +148,7 @@ impl RoundPage<'_> {
         let mut round = round.unwrap_or_else(|| RoundToken {
             step: Step::Delta,
             next: None,
-            began: rfc3339(response.date.unwrap_or_else(SystemTime::now)),
+            began: began_at(&response),
             delta_link: None,
             tenant_id: None,
         });
@@ -199,7 +197,7 @@ impl RoundPage<'_> {
 
     /// `GET /auditLogs/directoryAudits?$filter=activityDateTime ge {previous round's start − lookback}`.
     fn audit_log_url(&self, previous_began: SystemTime) -> String {
-        let since = rfc3339(previous_began.checked_sub(AUDIT_LOG_LOOKBACK).unwrap_or(SystemTime::UNIX_EPOCH));
+        let since = rfc3339(read_since(previous_began));
         let top = AUDIT_LOG_PAGE.min(self.config.page_size).to_string();
         self.graph
             .url("/auditLogs/directoryAudits", &[("$filter", &format!("activityDateTime ge {since}")), ("$top", &top)])
@@ -338,29 +336,8 @@ fn property_strings(value: &str) -> Vec<String> {
     }
 }
 
-fn parse_time(text: &str) -> Result<SystemTime, ConnectorError> {
-    humantime::parse_rfc3339(text).map_err(|error| {
-        ConnectorError::InvalidConfig(format!(
-            "delta-token holds an unreadable time '{text}' ({error}): pass the token of the previous sync, or none to start over"
-        ))
-    })
-}
-
-fn encode<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn decode_delta_token(token: &str, base_url: &str) -> Result<ApplicationDeltaToken, ConnectorError> {
-    let decoded: ApplicationDeltaToken = serde_json::from_str(token).map_err(|_| {
-        ConnectorError::Upstream(crate::contract::UpstreamError {
-            status: 410,
-            code: "syncStateNotFound".to_owned(),
-            message:
-                "the delta token of enterprise applications is not one this connector version issues: sync in full"
-                    .to_owned(),
-            request_id: None,
-        })
-    })?;
+fn decode_application_token(token: &str, base_url: &str) -> Result<ApplicationDeltaToken, ConnectorError> {
+    let decoded: ApplicationDeltaToken = decode_delta_token(token, "enterprise applications")?;
     if !is_under(&decoded.delta_link, base_url) {
         return Err(ConnectorError::InvalidConfig(format!(
             "delta-token points outside the configured base URL {base_url}: pass the token of the previous sync, or none to start over"
@@ -370,12 +347,7 @@ fn decode_delta_token(token: &str, base_url: &str) -> Result<ApplicationDeltaTok
 }
 
 fn decode_round_token(token: &str, base_url: &str) -> Result<RoundToken, ConnectorError> {
-    let decoded: RoundToken = serde_json::from_str(token).map_err(|_| {
-        ConnectorError::InvalidConfig(
-            "page-token was not issued by this connector: pass next-page-token back verbatim, or none to start over"
-                .to_owned(),
-        )
-    })?;
+    let decoded: RoundToken = decode_page_token(token)?;
     // The listing step's token is the listing's own, checked when the listing decodes it.
     let links =
         [decoded.delta_link.as_deref(), if decoded.step == Step::Listing { None } else { decoded.next.as_deref() }];
@@ -436,7 +408,7 @@ mod tests {
             began: "2026-11-27T03:00:00Z".to_owned(),
         });
         assert!(matches!(
-            decode_delta_token(&token, "https://graph.microsoft.com"),
+            decode_application_token(&token, "https://graph.microsoft.com"),
             Err(ConnectorError::InvalidConfig(_))
         ));
     }

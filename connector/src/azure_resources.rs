@@ -95,31 +95,29 @@ pub fn list_tenants(config: &Config, page_token: Option<&str>) -> Result<Resourc
 pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
     let page: Collection<Subscription> =
         arm_page(config, page_token, "/subscriptions", RESOURCES_API_VERSION, "Reader on the subscriptions to sync")?;
-    let items = page
-        .value
-        .into_iter()
-        .map(|subscription| {
-            let policies = subscription.subscription_policies.as_ref();
-            Resource {
-                resource_type: ResourceType::Subscription.as_str().to_owned(),
-                display_name: subscription.display_name.clone().unwrap_or_else(|| subscription.subscription_id.clone()),
-                parent: subscription.tenant_id.clone().map(|tenant_id| ResourceRef {
-                    resource_type: ResourceType::Tenant.as_str().to_owned(),
-                    id: tenant_id,
-                }),
-                profile_json: json!({
-                    "state": subscription.state,
-                    "tenant_id": subscription.tenant_id,
-                    "authorization_source": subscription.authorization_source,
-                    "quota_id": policies.and_then(|policies| policies.quota_id.clone()),
-                    "spending_limit": policies.and_then(|policies| policies.spending_limit.clone()),
-                })
-                .to_string(),
-                id: subscription.subscription_id,
-            }
-        })
-        .collect();
+    let items = page.value.into_iter().map(subscription_resource).collect();
     Ok(resource_page(items, page.next_link))
+}
+
+fn subscription_resource(subscription: Subscription) -> Resource {
+    let policies = subscription.subscription_policies.as_ref();
+    Resource {
+        resource_type: ResourceType::Subscription.as_str().to_owned(),
+        display_name: subscription.display_name.clone().unwrap_or_else(|| subscription.subscription_id.clone()),
+        parent: subscription
+            .tenant_id
+            .clone()
+            .map(|tenant_id| ResourceRef { resource_type: ResourceType::Tenant.as_str().to_owned(), id: tenant_id }),
+        profile_json: json!({
+            "state": subscription.state,
+            "tenant_id": subscription.tenant_id,
+            "authorization_source": subscription.authorization_source,
+            "quota_id": policies.and_then(|policies| policies.quota_id.clone()),
+            "spending_limit": policies.and_then(|policies| policies.spending_limit.clone()),
+        })
+        .to_string(),
+        id: subscription.subscription_id,
+    }
 }
 
 /// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription,

@@ -11,6 +11,7 @@ mod application_changes;
 mod applications;
 mod arm;
 mod azure_resources;
+mod change_feed;
 mod config;
 mod delta;
 mod directory_role_provisioning;

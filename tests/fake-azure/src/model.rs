@@ -151,14 +151,14 @@ pub struct Subscription {
     pub state: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceGroup {
     pub subscription_id: String,
     pub name: String,
     pub location: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArmRoleDefinition {
     /// A GUID; the ARM id is built from the scope it is listed at.
     pub id: String,
@@ -169,7 +169,7 @@ pub struct ArmRoleDefinition {
     pub assignable_scopes: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArmRoleAssignment {
     /// A GUID chosen by the client that created it.
     pub name: String,

@@ -15,10 +15,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::access_tokens::{AccessTokens, Audience, TokenProblem};
+use crate::arm::activity_log::ActivityLog;
 use crate::directory::Directory;
 use crate::faults::Faults;
 use crate::graph::audit_log::AuditLog;
-use crate::ids::random_u64;
+use crate::ids::{random_guid, random_u64};
 use crate::model::Tenant;
 use crate::paging::PageTokens;
 use crate::request::ApiRequest;
@@ -56,6 +57,7 @@ pub(crate) struct Shared {
     pub page_tokens: PageTokens,
     pub delta: crate::graph::delta::DeltaStore,
     pub audit_log: AuditLog,
+    pub activity_log: ActivityLog,
     pub arm_page_size: AtomicUsize,
     pub login_url: String,
     pub graph_url: String,
@@ -113,6 +115,7 @@ impl FakeAzure {
         let url = |(_, address): &(TcpListener, SocketAddr)| format!("http://{address}");
         let directory = Directory::new(tenant);
         let audit_log = AuditLog::new(&directory);
+        let activity_log = ActivityLog::new(&directory.tenant);
         let shared = Arc::new(Shared {
             directory: Mutex::new(directory),
             tokens: AccessTokens::default(),
@@ -122,6 +125,7 @@ impl FakeAzure {
             page_tokens: PageTokens::new(random_u64()),
             delta: Default::default(),
             audit_log,
+            activity_log,
             arm_page_size: AtomicUsize::new(DEFAULT_ARM_PAGE_SIZE),
             login_url: url(&login),
             graph_url: url(&graph),
@@ -208,20 +212,29 @@ impl FakeAzure {
         self.shared.delta.expire_all();
     }
 
-    /// Changes the tenant between syncs. Delta queries see the changes, and the directory audit
+    /// Changes the tenant between syncs. Delta queries see the changes, the directory audit
     /// log records an event for each change to a service principal (its profile, owners and
-    /// app-role assignments, its creation or deletion), as Graph writes do.
+    /// app-role assignments, its creation or deletion), as Graph writes do, and the Activity Log
+    /// records each ARM role assignment, custom role definition and resource group created,
+    /// changed or deleted, as ARM writes do.
     pub fn mutate(&self, change: impl FnOnce(&mut Tenant)) {
         let mut directory = lock(&self.shared.directory);
         change(&mut directory.tenant);
         directory.reindex();
         self.shared.audit_log.record_changes(&directory);
+        self.shared.activity_log.record_changes(&directory.tenant, &random_guid());
     }
 
     /// Directory audit events are served only `latency` after they happened, keeping their
     /// original `activityDateTime`, as Entra's audit log arrives minutes late. Zero by default.
     pub fn audit_latency(&self, latency: std::time::Duration) {
         self.shared.audit_log.set_latency(latency);
+    }
+
+    /// Activity Log events are served only `latency` after they happened, keeping their
+    /// original `eventTimestamp`, as Azure's Activity Log arrives minutes late. Zero by default.
+    pub fn activity_log_latency(&self, latency: std::time::Duration) {
+        self.shared.activity_log.set_latency(latency);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Azure Resource Manager: tenants, subscriptions, resource groups, managed identities and
 //! Azure RBAC (role definitions and assignments with inheritance), with ARM's conventions.
 
+pub(crate) mod activity_log;
 mod error;
 pub(crate) mod index;
 mod resources;
@@ -29,16 +30,16 @@ pub enum ArmReply {
 
 pub fn handle(shared: &Shared, request: &ApiRequest) -> Response {
     let request_id = random_guid();
+    let correlation_id =
+        request.header("x-ms-correlation-request-id").map_or_else(|| request_id.clone(), str::to_owned);
     let mut response = match shared.admit(request, Audience::Arm) {
         Err(refusal) => refusal_response(shared, request, refusal),
-        Ok(()) => match route(shared, request) {
+        Ok(()) => match logged_route(shared, request, &correlation_id) {
             Ok(ArmReply::Json(status, body)) => json_response(status, &body),
             Ok(ArmReply::NoContent) => StatusCode::NO_CONTENT.into_response(),
             Err(error) => json_response(error.status, &error.body()),
         },
     };
-    let correlation_id =
-        request.header("x-ms-correlation-request-id").map_or_else(|| request_id.clone(), str::to_owned);
     add_headers(&mut response, [("x-ms-request-id", request_id), ("x-ms-correlation-request-id", correlation_id)]);
     response
 }
@@ -129,6 +130,16 @@ fn forbidden_action(request: &ApiRequest) -> (String, String) {
     }
 }
 
+/// Routes the request; after a write, whichever route took it and whether it succeeded, the
+/// activity log records what it changed, under the request's correlation id as Azure does.
+fn logged_route(shared: &Shared, request: &ApiRequest, correlation_id: &str) -> Result<ArmReply, ArmError> {
+    let reply = route(shared, request);
+    if request.method != Method::GET {
+        shared.activity_log.record_changes(&lock(&shared.directory).tenant, correlation_id);
+    }
+    reply
+}
+
 fn route(shared: &Shared, request: &ApiRequest) -> Result<ArmReply, ArmError> {
     let original = &request.segments;
     let lowered: Vec<String> = original.iter().map(|segment| segment.to_ascii_lowercase()).collect();
@@ -163,6 +174,9 @@ fn route(shared: &Shared, request: &ApiRequest) -> Result<ArmReply, ArmError> {
         ["subscriptions"] if get => resources::subscriptions(shared, request),
         ["subscriptions", _] if get => resources::subscription(shared, request, &original[1]),
         ["subscriptions", _, "resourcegroups"] if get => resources::resource_groups(shared, request, &original[1]),
+        ["subscriptions", _, "providers", "microsoft.insights", "eventtypes", "management", "values"] if get => {
+            activity_log::endpoint::management_events(shared, request, &original[1])
+        }
         ["subscriptions", _, "providers", "microsoft.managedidentity", "userassignedidentities"] if get => {
             resources::user_assigned_identities(shared, request, &original[1])
         }

@@ -1,5 +1,6 @@
 //! The fake's behaviour, one test per Azure behaviour, over real HTTP.
 
+mod activity_log;
 mod advanced_queries;
 mod audit_log;
 mod client;

@@ -16,6 +16,9 @@ use crate::ids::{ResourceType, require_guid};
 use crate::paging::{Collection, PageToken, Phase};
 use crate::records::resource_page;
 
+/// The role that lets the app read a subscription and its resource groups.
+pub(crate) const READ_SUBSCRIPTIONS: &str = "Reader on the subscriptions to sync";
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Tenant {
@@ -30,8 +33,8 @@ struct Tenant {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Subscription {
-    subscription_id: String,
+pub(crate) struct Subscription {
+    pub(crate) subscription_id: String,
     tenant_id: Option<String>,
     display_name: Option<String>,
     state: Option<String>,
@@ -94,12 +97,12 @@ pub fn list_tenants(config: &Config, page_token: Option<&str>) -> Result<Resourc
 /// `GET /subscriptions?api-version=2022-12-01`; each subscription's parent is its tenant.
 pub fn list_subscriptions(config: &Config, page_token: Option<&str>) -> Result<ResourcePage, ConnectorError> {
     let page: Collection<Subscription> =
-        arm_page(config, page_token, "/subscriptions", RESOURCES_API_VERSION, "Reader on the subscriptions to sync")?;
+        arm_page(config, page_token, "/subscriptions", RESOURCES_API_VERSION, READ_SUBSCRIPTIONS)?;
     let items = page.value.into_iter().map(subscription_resource).collect();
     Ok(resource_page(items, page.next_link))
 }
 
-fn subscription_resource(subscription: Subscription) -> Resource {
+pub(crate) fn subscription_resource(subscription: Subscription) -> Resource {
     let policies = subscription.subscription_policies.as_ref();
     Resource {
         resource_type: ResourceType::Subscription.as_str().to_owned(),
@@ -118,6 +121,26 @@ fn subscription_resource(subscription: Subscription) -> Resource {
         .to_string(),
         id: subscription.subscription_id,
     }
+}
+
+/// `GET /subscriptions/{id}?api-version=2022-12-01`: the subscription as the listing shows it,
+/// or `None` when it is gone (404).
+pub(crate) fn read_subscription(arm: &Arm, subscription_id: &str) -> Result<Option<Resource>, ConnectorError> {
+    require_guid(ResourceType::Subscription, subscription_id)?;
+    let url = arm.url(&format!("/subscriptions/{}", encode_path_segment(subscription_id)), RESOURCES_API_VERSION, &[]);
+    let response = arm.send(crate::http::ApiRequest::get(url))?;
+    if response.status == 404 {
+        return Ok(None);
+    }
+    if !response.is_success() {
+        return Err(response.into_error(Some(READ_SUBSCRIPTIONS.to_owned())));
+    }
+    Ok(Some(subscription_resource(response.json()?)))
+}
+
+/// The id of a resource group: `<subscriptionId>:<name>`.
+pub(crate) fn resource_group_id(subscription_id: &str, name: &str) -> String {
+    format!("{subscription_id}:{name}")
 }
 
 /// `GET /subscriptions/{sub}/resourcegroups?api-version=2021-04-01`, for the parent subscription,
@@ -163,7 +186,7 @@ pub fn list_resource_groups(
             }
             Resource {
                 resource_type: ResourceType::ResourceGroup.as_str().to_owned(),
-                id: format!("{subscription_id}:{}", group.name),
+                id: resource_group_id(subscription_id, &group.name),
                 display_name: group.name.clone(),
                 parent: Some(ResourceRef {
                     resource_type: ResourceType::Subscription.as_str().to_owned(),

@@ -8,9 +8,10 @@
 //!
 //! Graph reports an object whose properties changed with its selected properties; a group
 //! whose only change is its membership comes with `id` and `members@delta` alone, and must not
-//! be upserted from that. Enterprise applications have their own round (`application_changes`):
-//! their app-role assignments and owners are in no delta query. Directory roles and Azure RBAC
-//! are not tracked: the host lists them again.
+//! be upserted from that. Enterprise applications (`application_changes`) and Azure RBAC
+//! (`arm_changes`) have rounds of their own: no delta query reports app-role assignments,
+//! owners of applications or role assignments. Directory roles are not tracked: the host lists
+//! them again.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -38,14 +39,17 @@ pub(crate) struct DeltaPage {
 
 /// Users, groups and managed identities are tracked by delta queries, and the grants of
 /// groups (members, owners) come with them. Enterprise applications are tracked by the
-/// service-principal delta query and the directory audit log (see `application_changes`):
-/// the host re-lists the access of those reported changed.
+/// service-principal delta query and the directory audit log (`application_changes`),
+/// subscriptions and resource groups by the Azure Activity Log (`arm_changes`): the host
+/// re-lists the access of those reported changed. Directory roles are not tracked.
 pub fn tracked_types() -> Vec<TrackedType> {
     [
         (ResourceType::User, GrantChanges::Reported),
         (ResourceType::Group, GrantChanges::Reported),
         (ResourceType::ManagedIdentity, GrantChanges::Reported),
         (ResourceType::EnterpriseApplication, GrantChanges::RelistedForUpserted),
+        (ResourceType::Subscription, GrantChanges::RelistedForUpserted),
+        (ResourceType::ResourceGroup, GrantChanges::RelistedForUpserted),
     ]
     .into_iter()
     .map(|(kind, grants)| TrackedType { resource_type: kind.as_str().to_owned(), grants })
@@ -67,6 +71,9 @@ pub fn list_changes(
         }
         ResourceType::EnterpriseApplication => {
             return crate::application_changes::list_changes(config, delta_token, page_token);
+        }
+        ResourceType::Subscription | ResourceType::ResourceGroup => {
+            return crate::arm_changes::list_changes(config, kind, delta_token, page_token);
         }
         other => {
             return Err(ConnectorError::Unsupported(format!(

@@ -10,6 +10,7 @@
 mod application_changes;
 mod applications;
 mod arm;
+mod arm_changes;
 mod azure_resources;
 mod change_feed;
 mod config;

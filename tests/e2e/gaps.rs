@@ -65,7 +65,9 @@ async fn strict_fails_on_a_gap_and_keeps_the_previous_output() {
     assert_success(&harness.sync(&output, &["--strict"]).await);
     let before = std::fs::read(&output).expect("the first snapshot");
     harness.fake.forbid(&format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments"));
-    let failed = harness.sync(&output, &["--strict"]).await;
+    // `--full`: an incremental sync would not read the RBAC of a subscription whose Activity
+    // Log shows no change, so it would not meet the refusal.
+    let failed = harness.sync(&output, &["--strict", "--full"]).await;
     assert!(!failed.status.success(), "a gap fails a strict sync");
     let message = stderr(&failed);
     assert!(message.contains("--strict") && message.contains(&subscription), "{message}");

@@ -517,3 +517,133 @@ async fn a_full_sync_is_due_after_the_full_sync_interval_and_never_when_turned_o
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("write it like \"24h\""), "{}", stderr(&refused));
 }
+
+/// ARM requests received since `before` (an index into the fake's log).
+fn arm_requests_since(fake: &FakeAzure, before: usize) -> Vec<String> {
+    fake.requests()
+        .into_iter()
+        .skip(before)
+        .filter(|request| request.service == Service::Arm)
+        .map(|request| request.path_and_query.to_ascii_lowercase())
+        .collect()
+}
+
+/// Subscriptions whose role assignments a sync listed.
+fn rbac_read(requests: &[String]) -> BTreeSet<String> {
+    requests
+        .iter()
+        .filter(|path| path.contains("/providers/microsoft.authorization/roleassignments"))
+        .filter_map(|path| path.strip_prefix("/subscriptions/")?.split('/').next().map(str::to_owned))
+        .collect()
+}
+
+/// In the first subscription: a user gets Owner of it, a group gets Reader on one of its
+/// resource groups, another resource group is deleted with its assignments, a new one is
+/// created. The second subscription does not change. Returns the first subscription's id.
+fn change_the_first_subscription(fake: &FakeAzure) -> String {
+    let tenant = fake.tenant();
+    let subscription = tenant.subscriptions[0].subscription_id.to_ascii_lowercase();
+    let changed = subscription.clone();
+    fake.mutate(move |tenant| {
+        let scope = format!("/subscriptions/{changed}");
+        let groups: Vec<String> = tenant
+            .resource_groups
+            .iter()
+            .filter(|group| group.subscription_id.eq_ignore_ascii_case(&changed))
+            .map(|group| group.name.clone())
+            .collect();
+        assert!(groups.len() >= 2, "the first subscription has two resource groups: {groups:?}");
+        let (kept, deleted) = (groups[0].clone(), groups[1].clone());
+        let role = |name: &str| {
+            tenant.arm_role_definitions.iter().find(|role| role.role_name == name).expect("a built-in role").id.clone()
+        };
+        let (owner, reader) = (role("Owner"), role("Reader"));
+        let user = tenant.users.iter().find(|user| user.user_type == "Member").expect("a user").id.clone();
+        let group = tenant.groups[0].id.clone();
+        tenant.arm_role_assignments.push(fake_azure::ArmRoleAssignment {
+            name: "7d1c2a3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+            scope: scope.clone(),
+            role_definition_id: owner,
+            principal_id: user,
+            principal_type: "User".into(),
+        });
+        tenant.arm_role_assignments.push(fake_azure::ArmRoleAssignment {
+            name: "8e2d3b4c-5f6a-4b7c-9d8e-0f1a2b3c4d5e".into(),
+            scope: format!("{scope}/resourceGroups/{kept}"),
+            role_definition_id: reader,
+            principal_id: group,
+            principal_type: "Group".into(),
+        });
+        let deleted_scope = format!("{scope}/resourcegroups/{}", deleted.to_ascii_lowercase());
+        tenant
+            .arm_role_assignments
+            .retain(|assignment| !assignment.scope.to_ascii_lowercase().starts_with(&deleted_scope));
+        tenant
+            .resource_groups
+            .retain(|group| !(group.subscription_id.eq_ignore_ascii_case(&changed) && group.name == deleted));
+        tenant.resource_groups.push(fake_azure::ResourceGroup {
+            subscription_id: changed.clone(),
+            name: "rg-incremental".into(),
+            location: "northeurope".into(),
+        });
+    });
+    subscription
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn azure_rbac_is_read_again_only_for_subscriptions_whose_activity_log_shows_a_change() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    let subscriptions = harness.fake.tenant().subscriptions.len();
+    sync_counting(&harness, &output, &[]).await;
+
+    let before = harness.fake.requests().len();
+    sync_counting(&harness, &output, &[]).await;
+    let unchanged = arm_requests_since(&harness.fake, before);
+    assert!(rbac_read(&unchanged).is_empty(), "nothing changed, no RBAC is read: {unchanged:#?}");
+    let logs = unchanged.iter().filter(|path| path.contains("/eventtypes/management/values")).count();
+    assert_eq!(logs, 2 * subscriptions, "one log read per subscription for each of the two types: {unchanged:#?}");
+
+    let changed = change_the_first_subscription(&harness.fake);
+    let before = harness.fake.requests().len();
+    let (incremental, _) = sync_counting(&harness, &output, &[]).await;
+    assert_eq!(summary_mode(&incremental), "incremental");
+    let requests = arm_requests_since(&harness.fake, before);
+    assert_eq!(rbac_read(&requests), BTreeSet::from([changed]), "only the changed subscription: {requests:#?}");
+    assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_activity_log_makes_incremental_sync_read_that_subscriptions_rbac_again() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    harness.fake.forbid("eventtypes");
+    change_the_first_subscription(&harness.fake);
+
+    let before = harness.fake.requests().len();
+    let (incremental, _) = sync_counting(&harness, &output, &[]).await;
+    assert!(stderr(&incremental).contains("eventtypes"), "the log says what was refused: {}", stderr(&incremental));
+    let requests = arm_requests_since(&harness.fake, before);
+    assert_eq!(rbac_read(&requests).len(), harness.fake.tenant().subscriptions.len(), "{requests:#?}");
+    assert_exact_and_same_as_a_full_sync(&harness, &output, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_activity_log_event_that_arrives_late_is_caught_by_the_next_incremental_sync() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let output = harness.path("sync.db");
+    sync_counting(&harness, &output, &[]).await;
+    let latency = Duration::from_secs(3);
+    harness.fake.activity_log_latency(latency);
+    let changed = change_the_first_subscription(&harness.fake);
+
+    let before = harness.fake.requests().len();
+    sync_counting(&harness, &output, &[]).await;
+    assert!(rbac_read(&arm_requests_since(&harness.fake, before)).is_empty(), "the events are not visible yet");
+    tokio::time::sleep(latency).await;
+    let before = harness.fake.requests().len();
+    sync_counting(&harness, &output, &[]).await;
+    assert_eq!(rbac_read(&arm_requests_since(&harness.fake, before)), BTreeSet::from([changed]));
+    assert_exact(&export(&output).await, &harness.fake.tenant());
+}

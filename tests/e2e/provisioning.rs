@@ -109,17 +109,20 @@ async fn application_ownership_round_trip() {
     round_trip(&harness, &format!("enterprise_application:{}:owners", app.id), "user", &user.id).await;
 }
 
-fn app_with_user_role(tenant: &Tenant) -> (&fake_azure::ServicePrincipal, &fake_azure::AppRole) {
+/// The first application with an enabled app role that `fits`, and that role.
+fn app_with_role(
+    tenant: &Tenant,
+    fits: impl Fn(&fake_azure::AppRole) -> bool,
+) -> Option<(&fake_azure::ServicePrincipal, &fake_azure::AppRole)> {
     tenant
         .service_principals
         .iter()
         .filter(|sp| sp.service_principal_type == "Application")
-        .find_map(|sp| {
-            sp.app_roles
-                .iter()
-                .find(|role| role.is_enabled && role.allowed_member_types.iter().any(|t| t == "User"))
-                .map(|role| (sp, role))
-        })
+        .find_map(|sp| sp.app_roles.iter().find(|role| role.is_enabled && fits(role)).map(|role| (sp, role)))
+}
+
+fn app_with_user_role(tenant: &Tenant) -> (&fake_azure::ServicePrincipal, &fake_azure::AppRole) {
+    app_with_role(tenant, |role| role.allowed_member_types.iter().any(|t| t == "User"))
         .expect("an app with a role for users")
 }
 
@@ -142,16 +145,7 @@ async fn app_role_assignment_round_trip() {
 async fn application_permission_round_trip() {
     let harness = Harness::start(Tenant::sample()).await;
     let tenant = harness.fake.tenant();
-    let (api, role) = tenant
-        .service_principals
-        .iter()
-        .filter(|sp| sp.service_principal_type == "Application")
-        .find_map(|sp| {
-            sp.app_roles
-                .iter()
-                .find(|role| role.is_enabled && role.allowed_member_types.iter().all(|t| t == "Application"))
-                .map(|role| (sp, role))
-        })
+    let (api, role) = app_with_role(&tenant, |role| role.allowed_member_types.iter().all(|t| t == "Application"))
         .expect("an API with an application permission");
     let identity = tenant
         .service_principals

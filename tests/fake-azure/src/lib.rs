@@ -15,6 +15,7 @@
 mod access_tokens;
 mod arm;
 mod directory;
+mod event_log;
 mod faults;
 mod generate;
 mod graph;

@@ -16,8 +16,7 @@ mod operations;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
+use crate::event_log::{EventLog, EventPage, LoggedEvent};
 use crate::ids::{random_guid, whole_ticks};
 use crate::model::Tenant;
 use crate::server::lock;
@@ -30,20 +29,15 @@ pub struct ActivityLog {
 
 struct LogState {
     seen: ArmSnapshot,
-    /// In the order recorded; an event's index is its sequence number, which breaks ties
-    /// between events of the same time and marks where a page ended.
-    events: Vec<ActivityEvent>,
-    latency: Duration,
+    log: EventLog<EventAbout>,
 }
 
-struct ActivityEvent {
-    /// Whole ticks, as printed in the body's `eventTimestamp`.
-    at: SystemTime,
+/// What a filter needs to know of an event.
+struct EventAbout {
     /// As spelled in the tenant; `None` for events above every subscription.
     subscription_id: Option<String>,
     resource_group: Option<String>,
     provider: &'static str,
-    body: Value,
 }
 
 /// Which events a listing asks for: one subscription's, between two times (both inclusive).
@@ -56,31 +50,25 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    fn matches(&self, event: &ActivityEvent) -> bool {
+    fn matches(&self, event: &LoggedEvent<EventAbout>) -> bool {
         let is = |wanted: &str, actual: Option<&str>| actual.is_some_and(|actual| actual.eq_ignore_ascii_case(wanted));
-        is(&self.subscription_id, event.subscription_id.as_deref())
+        let about = &event.about;
+        is(&self.subscription_id, about.subscription_id.as_deref())
             && (self.from..=self.to).contains(&event.at)
-            && self.resource_provider.as_deref().is_none_or(|wanted| is(wanted, Some(event.provider)))
-            && self.resource_group.as_deref().is_none_or(|wanted| is(wanted, event.resource_group.as_deref()))
+            && self.resource_provider.as_deref().is_none_or(|wanted| is(wanted, Some(about.provider)))
+            && self.resource_group.as_deref().is_none_or(|wanted| is(wanted, about.resource_group.as_deref()))
     }
-}
-
-/// One page of events, newest first.
-pub struct ActivityPage {
-    pub events: Vec<Value>,
-    /// Where the next page starts (the sequence number of this page's last event), if there is one.
-    pub continue_after: Option<usize>,
 }
 
 impl ActivityLog {
     /// A log with no events that takes the tenant's ARM state as it is now.
     pub fn new(tenant: &Tenant) -> Self {
-        let state = LogState { seen: ArmSnapshot::of(tenant), events: Vec::new(), latency: Duration::ZERO };
+        let state = LogState { seen: ArmSnapshot::of(tenant), log: EventLog::default() };
         ActivityLog { state: Mutex::new(state) }
     }
 
     pub fn set_latency(&self, latency: Duration) {
-        lock(&self.state).latency = latency;
+        lock(&self.state).log.set_latency(latency);
     }
 
     /// Records two events for every ARM operation since the last call. The caller holds the
@@ -101,52 +89,27 @@ impl ActivityLog {
         for operation in &operations {
             let operation_id = random_guid();
             for phase in [Phase::Begin, Phase::End] {
-                state.events.push(ActivityEvent {
+                state.log.record([LoggedEvent {
                     at: request.at,
-                    subscription_id: operation.subscription_id.clone(),
-                    resource_group: operation.resource_group.clone(),
-                    provider: operation.kind.provider(),
+                    about: EventAbout {
+                        subscription_id: operation.subscription_id.clone(),
+                        resource_group: operation.resource_group.clone(),
+                        provider: operation.kind.provider(),
+                    },
                     body: event_data(operation, &operation_id, phase, &request),
-                });
+                }]);
             }
         }
     }
 
-    /// Up to `top` events newest first: those visible at `now` (older than the latency), that
-    /// `filter` matches, and after the event `continue_after` when continuing a paging run.
-    /// `None` when `continue_after` names no event.
-    ///
-    /// A page continues from an event, not an offset, so events recorded while a client pages
-    /// do not shift the pages it has still to read.
+    /// Up to `top` events newest first that `filter` matches (see [`EventLog::page`]).
     pub fn page(
         &self,
         now: SystemTime,
         filter: &EventFilter,
         continue_after: Option<usize>,
         top: usize,
-    ) -> Option<ActivityPage> {
-        let state = lock(&self.state);
-        let resume_before = match continue_after {
-            Some(sequence) => Some((state.events.get(sequence)?.at, sequence)),
-            None => None,
-        };
-        let latency = state.latency;
-        let visible =
-            |event: &ActivityEvent| latency.is_zero() || now.duration_since(event.at).is_ok_and(|age| age >= latency);
-        let mut keys: Vec<(SystemTime, usize)> = state
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(_, event)| visible(event) && filter.matches(event))
-            .map(|(sequence, event)| (event.at, sequence))
-            .filter(|key| resume_before.is_none_or(|resume| *key < resume))
-            .collect();
-        keys.sort_unstable_by(|left, right| right.cmp(left));
-        let more = keys.len() > top;
-        keys.truncate(top);
-        Some(ActivityPage {
-            events: keys.iter().map(|(_, sequence)| state.events[*sequence].body.clone()).collect(),
-            continue_after: if more { keys.last().map(|(_, sequence)| *sequence) } else { None },
-        })
+    ) -> Option<EventPage> {
+        lock(&self.state).log.page(now, |event| filter.matches(event), continue_after, top)
     }
 }

@@ -18,9 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
-
 use crate::directory::Directory;
+use crate::event_log::{EventLog, EventPage, LoggedEvent};
 use crate::ids::{random_guid, rfc3339_ticks, whole_ticks};
 use crate::model::ServicePrincipal;
 use crate::server::lock;
@@ -32,16 +31,7 @@ pub struct AuditLog {
 struct LogState {
     /// Each service principal as the log last saw it, by id: what the next changes are measured from.
     seen: HashMap<String, ServicePrincipal>,
-    /// In the order recorded; an event's index is its sequence number, which breaks ties
-    /// between events of the same time and marks where a page ended.
-    events: Vec<AuditEvent>,
-    latency: Duration,
-}
-
-struct AuditEvent {
-    /// Whole ticks, as printed in the body's `activityDateTime`.
-    at: SystemTime,
-    body: Value,
+    log: EventLog<()>,
 }
 
 /// Bounds of `activityDateTime`, both inclusive, as `$filter` gives them.
@@ -57,22 +47,15 @@ impl TimeRange {
     }
 }
 
-/// One page of events, newest first.
-pub struct AuditPage {
-    pub events: Vec<Value>,
-    /// Where the next page starts (the sequence number of this page's last event), if there is one.
-    pub continue_after: Option<usize>,
-}
-
 impl AuditLog {
     /// A log with no events that takes the directory's service principals as they are now.
     pub fn new(directory: &Directory) -> Self {
         let seen = directory.tenant.service_principals.iter().map(|sp| (sp.id.clone(), sp.clone())).collect();
-        AuditLog { state: Mutex::new(LogState { seen, events: Vec::new(), latency: Duration::ZERO }) }
+        AuditLog { state: Mutex::new(LogState { seen, log: EventLog::default() }) }
     }
 
     pub fn set_latency(&self, latency: Duration) {
-        lock(&self.state).latency = latency;
+        lock(&self.state).log.set_latency(latency);
     }
 
     /// Records an event for every change to a service principal since the last call. The caller
@@ -116,48 +99,21 @@ impl AuditLog {
         let at = whole_ticks(SystemTime::now());
         let (printed_at, correlation_id) = (rfc3339_ticks(at), random_guid());
         let client_id = &directory.tenant.client_id;
-        state.events.extend(
-            activities
-                .into_iter()
-                .map(|activity| AuditEvent { at, body: activity.into_event(&printed_at, &correlation_id, client_id) }),
-        );
+        state.log.record(activities.into_iter().map(|activity| LoggedEvent {
+            at,
+            about: (),
+            body: activity.into_event(&printed_at, &correlation_id, client_id),
+        }));
     }
 
-    /// Up to `top` events newest first: those visible at `now` (older than the latency), within
-    /// `range`, and after the event `continue_after` when continuing a paging run. `None` when
-    /// `continue_after` names no event.
-    ///
-    /// A page continues from an event, not an offset, so events recorded while a client pages
-    /// do not shift the pages it has still to read.
+    /// Up to `top` events newest first within `range` (see [`EventLog::page`]).
     pub fn page(
         &self,
         now: SystemTime,
         range: TimeRange,
         continue_after: Option<usize>,
         top: usize,
-    ) -> Option<AuditPage> {
-        let state = lock(&self.state);
-        let resume_before = match continue_after {
-            Some(sequence) => Some((state.events.get(sequence)?.at, sequence)),
-            None => None,
-        };
-        let latency = state.latency;
-        let visible =
-            |event: &AuditEvent| latency.is_zero() || now.duration_since(event.at).is_ok_and(|age| age >= latency);
-        let mut keys: Vec<(SystemTime, usize)> = state
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(_, event)| visible(event) && range.contains(event.at))
-            .map(|(sequence, event)| (event.at, sequence))
-            .filter(|key| resume_before.is_none_or(|resume| *key < resume))
-            .collect();
-        keys.sort_unstable_by(|left, right| right.cmp(left));
-        let more = keys.len() > top;
-        keys.truncate(top);
-        Some(AuditPage {
-            events: keys.iter().map(|(_, sequence)| state.events[*sequence].body.clone()).collect(),
-            continue_after: if more { keys.last().map(|(_, sequence)| *sequence) } else { None },
-        })
+    ) -> Option<EventPage> {
+        lock(&self.state).log.page(now, |event| range.contains(event.at), continue_after, top)
     }
 }

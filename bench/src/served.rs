@@ -38,9 +38,6 @@ pub fn work_dir(keep: bool) -> anyhow::Result<tempfile::TempDir> {
 /// A tenant on loopback, with the credentials its token endpoint accepts.
 pub struct ServedTenant {
     pub fake: FakeAzure,
-    client_id: String,
-    client_secret: String,
-    tenant_id: String,
 }
 
 /// One `connector-host sync` against a served tenant.
@@ -78,15 +75,12 @@ impl HostSync {
 
 impl ServedTenant {
     pub async fn start(tenant: Tenant, budget: Option<(u32, Duration)>) -> anyhow::Result<ServedTenant> {
-        let client_id = tenant.client_id.clone();
-        let client_secret = tenant.client_secret.clone();
-        let tenant_id = tenant.tenant_id.clone();
         let fake = FakeAzure::start(tenant).await?;
         fake.arm_page_size(ARM_PAGE);
         if let Some((units, window)) = budget {
             fake.resource_unit_budget(units, window);
         }
-        Ok(ServedTenant { fake, client_id, client_secret, tenant_id })
+        Ok(ServedTenant { fake })
     }
 
     /// The requests the fake has answered so far. This copies the fake's whole log (it offers
@@ -104,20 +98,7 @@ impl ServedTenant {
 
     /// The credentials and URLs, as `connector-host sync` takes them.
     pub fn connection_args(&self) -> Vec<String> {
-        vec![
-            "--azure-client-id".into(),
-            self.client_id.clone(),
-            "--azure-client-secret".into(),
-            self.client_secret.clone(),
-            "--azure-tenant-id".into(),
-            self.tenant_id.clone(),
-            "--login-url".into(),
-            self.fake.login_url(),
-            "--graph-url".into(),
-            self.fake.graph_url(),
-            "--arm-url".into(),
-            self.fake.arm_url(),
-        ]
+        self.fake.host_args()
     }
 
     /// Runs `connector-host sync` into `output` with `args` after the usual ones, logging into

@@ -245,7 +245,9 @@ impl RoundPage<'_> {
     }
 
     /// `GET /subscriptions/{id}/providers/Microsoft.Insights/eventtypes/management/values`
-    /// from an hour before the previous round began until this one began.
+    /// from an hour before the previous round began until this one began. `Date` has whole
+    /// seconds: the bound is a second later, so a change made in the second the round began is
+    /// read now, not only by the next round.
     fn activity_log_url(
         &self,
         subscription: &str,
@@ -253,7 +255,8 @@ impl RoundPage<'_> {
         began: &str,
     ) -> Result<String, ConnectorError> {
         let since = rfc3339(read_since(parse_time(previous_began)?));
-        let filter = format!("eventTimestamp ge '{since}' and eventTimestamp le '{began}'");
+        let until = rfc3339(parse_time(began)? + Duration::from_secs(1));
+        let filter = format!("eventTimestamp ge '{since}' and eventTimestamp le '{until}'");
         Ok(self.arm.url(
             &format!(
                 "/subscriptions/{}/providers/Microsoft.Insights/eventtypes/management/values",

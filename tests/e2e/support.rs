@@ -45,23 +45,9 @@ impl Harness {
 
     /// `sync` arguments for this fake: its credentials and its three loopback endpoints.
     pub fn sync_args(&self, output: &Path) -> Vec<String> {
-        vec![
-            "sync".into(),
-            "--output".into(),
-            output.display().to_string(),
-            "--azure-client-id".into(),
-            self.tenant.client_id.clone(),
-            "--azure-client-secret".into(),
-            self.tenant.client_secret.clone(),
-            "--azure-tenant-id".into(),
-            self.tenant.tenant_id.clone(),
-            "--login-url".into(),
-            self.fake.login_url(),
-            "--graph-url".into(),
-            self.fake.graph_url(),
-            "--arm-url".into(),
-            self.fake.arm_url(),
-        ]
+        let mut args = vec!["sync".into(), "--output".into(), output.display().to_string()];
+        args.extend(self.fake.host_args());
+        args
     }
 
     pub async fn sync(&self, output: &Path, extra: &[&str]) -> Output {

@@ -146,6 +146,30 @@ impl FakeAzure {
         Ok(FakeAzure { shared, tasks })
     }
 
+    /// The `connector-host` flags that point a sync at this fake: its tenant's app registration
+    /// (the credentials its token endpoint accepts) and its three loopback URLs.
+    pub fn host_args(&self) -> Vec<String> {
+        let (client_id, client_secret, tenant_id) = {
+            let directory = lock(&self.shared.directory);
+            let tenant = &directory.tenant;
+            (tenant.client_id.clone(), tenant.client_secret.clone(), tenant.tenant_id.clone())
+        };
+        vec![
+            "--azure-client-id".into(),
+            client_id,
+            "--azure-client-secret".into(),
+            client_secret,
+            "--azure-tenant-id".into(),
+            tenant_id,
+            "--login-url".into(),
+            self.login_url(),
+            "--graph-url".into(),
+            self.graph_url(),
+            "--arm-url".into(),
+            self.arm_url(),
+        ]
+    }
+
     /// `http://127.0.0.1:PORT` of the token endpoint's host.
     pub fn login_url(&self) -> String {
         self.shared.login_url.clone()

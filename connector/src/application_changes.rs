@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::applications::{self, ReadApplication, own_tenant_id, read_application};
-use crate::change_feed::{began_at, decode_delta_token, decode_page_token, encode, parse_time, read_since};
+use crate::change_feed::{
+    began_at, beyond_retention, decode_delta_token, decode_page_token, encode, log_refused, parse_time, read_since,
+};
 use crate::config::Config;
 use crate::contract::{ConnectorError, Notice, Resource};
 use crate::delta::DeltaPage;
@@ -181,17 +183,15 @@ impl RoundPage<'_> {
             // Starting to track: nothing happened before "now".
             return Ok(Next::Done { delta_link, began: round.began });
         };
-        let previous_began = parse_time(&previous.began)?;
-        let now = parse_time(&round.began)?;
         let round = RoundToken { delta_link: Some(delta_link), ..round };
-        if now.duration_since(previous_began).unwrap_or_default() > AUDIT_LOG_RETENTION {
+        if beyond_retention(&previous.began, &round.began, AUDIT_LOG_RETENTION)? {
             eprintln!(
                 "azure-connector: the previous sync began at {} and the audit log may have dropped events since: every enterprise application is read again",
                 previous.began
             );
             return Ok(Next::Page(RoundToken { step: Step::Listing, next: None, ..round }));
         }
-        let next = Some(self.audit_log_url(previous_began));
+        let next = Some(self.audit_log_url(parse_time(&previous.began)?));
         Ok(Next::Page(RoundToken { step: Step::AuditLog, next, ..round }))
     }
 
@@ -211,12 +211,11 @@ impl RoundPage<'_> {
             )
         })?;
         let response = self.graph.send(ApiRequest::get(url))?;
-        if response.status == 403 {
-            let refused = response.upstream_error();
-            eprintln!(
-                "azure-connector: {} refused ({} {}): every enterprise application is read again; grant {READ_AUDIT_LOG} to read only the changed ones",
-                response.call, refused.code, refused.message
-            );
+        if log_refused(
+            &response,
+            "every enterprise application is read again",
+            &format!("grant {READ_AUDIT_LOG} to read only the changed ones"),
+        ) {
             return Ok(Next::Page(RoundToken { step: Step::Listing, next: None, ..round }));
         }
         if !response.is_success() {

@@ -36,7 +36,9 @@ use crate::arm::{Arm, RESOURCE_GROUPS_API_VERSION, RESOURCES_API_VERSION};
 use crate::azure_resources::{
     READ_SUBSCRIPTIONS, Subscription, list_resource_groups, read_subscription, resource_group_id, subscription_resource,
 };
-use crate::change_feed::{began_at, decode_delta_token, decode_page_token, encode, parse_time, read_since};
+use crate::change_feed::{
+    began_at, beyond_retention, decode_delta_token, decode_page_token, encode, log_refused, parse_time, read_since,
+};
 use crate::config::Config;
 use crate::contract::{ConnectorError, Resource, ResourceRef};
 use crate::exports::idgov::connector::incremental::ChangePage;
@@ -202,9 +204,7 @@ impl RoundPage<'_> {
             return Ok(Next::Page(RoundToken { step: Step::ResourceGroups, next: None, changed: true, ..round }));
         };
         let is_new = !previous.subscriptions.contains_key(&current);
-        let too_old = parse_time(&round.began)?.duration_since(parse_time(&previous.began)?).unwrap_or_default()
-            > ACTIVITY_LOG_RETENTION;
-        if is_new || too_old {
+        if is_new || beyond_retention(&previous.began, &round.began, ACTIVITY_LOG_RETENTION)? {
             return self.finish_subscription(RoundToken { changed: true, next: None, ..round });
         }
         Ok(Next::Page(RoundToken { step: Step::ActivityLog, next: None, changed: false, ..round }))
@@ -225,12 +225,11 @@ impl RoundPage<'_> {
             None => self.activity_log_url(&subscription, &previous.began, &round.began)?,
         };
         let response = self.arm.send(ApiRequest::get(url))?;
-        if response.status == 403 {
-            let refused = response.upstream_error();
-            eprintln!(
-                "azure-connector: {} refused ({} {}): the RBAC of subscription {subscription} is read again; grant Reader (Microsoft.Insights/eventtypes/*) to read only what changed",
-                response.call, refused.code, refused.message
-            );
+        if log_refused(
+            &response,
+            &format!("the RBAC of subscription {subscription} is read again"),
+            "grant Reader (Microsoft.Insights/eventtypes/*) to read only what changed",
+        ) {
             return self.finish_subscription(RoundToken { changed: true, ..round });
         }
         if !response.is_success() {

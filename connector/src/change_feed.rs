@@ -28,6 +28,24 @@ pub fn read_since(previous_began: SystemTime) -> SystemTime {
     previous_began.checked_sub(LOG_LOOKBACK).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
+/// True when the previous round began longer before this one than the log keeps events:
+/// entries may be gone, so everything the log would tell is read again.
+pub fn beyond_retention(previous_began: &str, began: &str, retention: Duration) -> Result<bool, ConnectorError> {
+    let age = parse_time(began)?.duration_since(parse_time(previous_began)?).unwrap_or_default();
+    Ok(age > retention)
+}
+
+/// True when the log refused the read (403); says in the log what is read instead (`instead`)
+/// and what would avoid it (`remedy`). Any other answer is the caller's to handle.
+pub fn log_refused(response: &ApiResponse, instead: &str, remedy: &str) -> bool {
+    if response.status != 403 {
+        return false;
+    }
+    let refused = response.upstream_error();
+    eprintln!("azure-connector: {} refused ({} {}): {instead}; {remedy}", response.call, refused.code, refused.message);
+    true
+}
+
 pub fn parse_time(text: &str) -> Result<SystemTime, ConnectorError> {
     humantime::parse_rfc3339(text).map_err(|error| {
         ConnectorError::InvalidConfig(format!(

@@ -182,6 +182,10 @@ pub struct RunArgs {
     /// (e.g. "24h", "7d"), so whatever a change feed missed is corrected; "never" turns it off.
     #[arg(long, env = "BATON_FULL_SYNC_INTERVAL", default_value = "24h", value_parser = parse_full_sync_interval)]
     pub full_sync_interval: FullSyncInterval,
+    /// The longest one sync may run (e.g. "6h"); past it, it stops, keeps the previous snapshot
+    /// and leaves its checkpoint for the next run. `serve` applies it to every tenant's sync.
+    #[arg(long, env = "BATON_SYNC_DEADLINE", default_value = "6h", value_parser = parse_sync_deadline)]
+    pub sync_deadline: std::time::Duration,
 }
 
 /// `--full-sync-interval`: how old the last full sync may be before the next sync is full.
@@ -198,4 +202,12 @@ fn parse_full_sync_interval(text: &str) -> Result<FullSyncInterval, String> {
     humantime::parse_duration(text.trim())
         .map(FullSyncInterval::Every)
         .map_err(|error| format!("{text:?} is not a duration ({error}): write it like \"24h\" or \"7d\", or \"never\""))
+}
+
+fn parse_sync_deadline(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(deadline) if !deadline.is_zero() => Ok(deadline),
+        Ok(_) => Err("a sync deadline of zero would stop every sync at once: write it like \"6h\"".to_owned()),
+        Err(error) => Err(format!("{text:?} is not a duration ({error}): write it like \"6h\" or \"90m\"")),
+    }
 }

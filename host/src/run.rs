@@ -34,6 +34,8 @@ pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path
         show_progress: true,
         full: run.full,
         full_sync_interval: run.full_sync_interval,
+        identity: settings.snapshot_identity(),
+        deadline: run.sync_deadline,
     }
     .run()
     .await

@@ -57,6 +57,15 @@ impl TenantSettings {
         ]
     }
 
+    /// Whose data a sync of these settings reads (see `store::SnapshotIdentity`).
+    pub fn snapshot_identity(&self) -> crate::store::SnapshotIdentity {
+        crate::store::SnapshotIdentity::new(
+            &self.credentials.tenant_id,
+            &self.credentials.client_id,
+            self.endpoints.login.as_str(),
+        )
+    }
+
     /// The gateway for this tenant: exactly the origins the connector declared (as configured),
     /// each with its token scope, and nothing else.
     pub fn gateway(

@@ -205,6 +205,8 @@ impl Service {
             show_progress: false,
             full: self.run.full,
             full_sync_interval: self.run.full_sync_interval,
+            identity: settings.snapshot_identity(),
+            deadline: self.run.sync_deadline,
         }
         .run()
         .await

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use super::schema::create_schema;
 
@@ -47,7 +47,7 @@ pub struct AuditRecord<'a> {
 /// no sync has written it yet.
 pub fn append_audit(output: &Path, record: &AuditRecord<'_>) -> anyhow::Result<()> {
     let _lock = lock_output(output)?;
-    let connection = Connection::open(output)
+    let connection = super::untrusted::open_untrusted(output, rusqlite::OpenFlags::default())
         .with_context(|| format!("cannot open {} to record the audit trail", output.display()))?;
     let has_schema: bool =
         connection.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'sync_runs'", [], |row| {

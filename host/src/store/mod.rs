@@ -7,7 +7,9 @@
 
 mod audit;
 mod changes;
+mod identity;
 mod schema;
+mod untrusted;
 mod writer;
 
 use std::path::Path;
@@ -18,7 +20,8 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::sandbox::{EntitlementPurpose, NoticeKind};
 pub use audit::{AuditRecord, append_audit, lock_output};
 pub use changes::{DeltaState, previous_delta_state};
-pub use writer::{ListingProgress, PageProgress, SnapshotWriter, SyncCounts};
+pub use identity::{RecordedIdentity, SnapshotIdentity, recorded_identity};
+pub use writer::{ConflictingDuplicate, ListingProgress, PageProgress, SnapshotWriter, SyncCounts};
 
 pub fn purpose_name(purpose: EntitlementPurpose) -> &'static str {
     match purpose {
@@ -40,8 +43,7 @@ pub fn open_snapshot(path: &Path) -> anyhow::Result<Connection> {
     if !path.is_file() {
         anyhow::bail!("{} does not exist: run `connector-host sync --output {}` first", path.display(), path.display());
     }
-    let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let connection = untrusted::open_untrusted(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let finished: Option<Option<String>> = connection
         .query_row("SELECT finished_at FROM sync_runs WHERE id = 1", [], |row| row.get(0))
         .optional()

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS sync_progress (
 CREATE TABLE IF NOT EXISTS sync_checkpoint (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS incremental_changed (
     resource_type TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (resource_type, id));
+CREATE TABLE IF NOT EXISTS snapshot_identity (
+    id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, login_url TEXT NOT NULL);
 ";
 
 /// Creates every table of a new snapshot.

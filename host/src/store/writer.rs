@@ -9,7 +9,9 @@ use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{lock_output, open_lock_file};
+use super::identity::{SnapshotIdentity, record_identity};
 use super::schema::create_schema;
+use super::untrusted::{distrust, open_untrusted, refuse_code};
 use super::{notice_kind_name, purpose_name};
 use crate::sandbox::{Entitlement, Grant, Notice, NoticeKind, Resource, ResourceRef, ResourceType};
 
@@ -32,6 +34,19 @@ pub struct PageProgress<'a> {
     pub listing: &'a str,
     pub scope: &'a str,
     pub next_page_token: Option<&'a str>,
+}
+
+/// An object listed twice with different content: the listing contradicts itself, so none
+/// of it can be trusted. The sync fails; its partial file is thrown away (see
+/// `SnapshotWriter::discard`), because resuming would only meet the same contradiction.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the connector listed {kind} {id} twice with different content: refusing to pick one (the listing \
+     contradicts itself); the next sync reads everything again"
+)]
+pub struct ConflictingDuplicate {
+    pub kind: &'static str,
+    pub id: String,
 }
 
 /// What a finished sync holds, counted from the snapshot itself (so a resumed sync counts the
@@ -70,6 +85,11 @@ impl SnapshotWriter {
         }
         let connection = Connection::open(&partial)
             .with_context(|| format!("cannot create {}: check the output directory is writable", partial.display()))?;
+        // A resumed partial was written by an earlier run: its schema is not taken on trust.
+        distrust(&connection).context("cannot open the partial snapshot safely")?;
+        if resumed {
+            refuse_code(&connection, "main", &partial)?;
+        }
         // WAL keeps each page's transaction atomic if the process is killed; the partial file
         // needs no durability against power loss (the previous snapshot is still in place).
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
@@ -108,8 +128,7 @@ impl SnapshotWriter {
                 )
             })?;
         }
-        let connection = Connection::open(&partial)
-            .with_context(|| format!("cannot open {}: check the output directory is writable", partial.display()))?;
+        let connection = open_untrusted(&partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
         Ok(SnapshotWriter {
             connection,
@@ -127,6 +146,23 @@ impl SnapshotWriter {
         partial_path(output).is_ok_and(|partial| is_resumable(&partial, fingerprint))
     }
 
+    /// Refuses to start a sync into `output` when the output or the partial file beside it
+    /// holds code (a trigger, a view: see `untrusted`). Both were written by earlier runs, or
+    /// by whoever else can write the directory.
+    pub fn check_inputs(output: &Path) -> anyhow::Result<()> {
+        for file in [output.to_path_buf(), partial_path(output)?] {
+            if file.is_file() {
+                open_untrusted(&file, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The partial file a sync into `output` works in.
+    pub fn partial_file(output: &Path) -> anyhow::Result<PathBuf> {
+        partial_path(output)
+    }
+
     /// True when this sync continues one that was interrupted.
     pub fn resumed(&self) -> bool {
         self.resumed
@@ -138,6 +174,11 @@ impl SnapshotWriter {
             params![connector, version, started_at],
         )?;
         Ok(())
+    }
+
+    /// Records whose data this snapshot holds (see `identity`).
+    pub fn record_identity(&self, identity: &SnapshotIdentity) -> anyhow::Result<()> {
+        record_identity(&self.connection, identity).context("cannot record the tenant of the snapshot")
     }
 
     pub fn write_resource_types(&self, types: &[ResourceType]) -> anyhow::Result<()> {
@@ -177,7 +218,8 @@ impl SnapshotWriter {
     }
 
     /// Writes one page and its checkpoint in one transaction. Rows already present (an object
-    /// listed twice, as eventually consistent listings can) are counted, not duplicated.
+    /// listed twice, as eventually consistent listings can) are counted, not duplicated, when
+    /// they are the same; a row listed again with other content is a [`ConflictingDuplicate`].
     pub fn write_page(
         &mut self,
         resources: &[Resource],
@@ -190,15 +232,38 @@ impl SnapshotWriter {
         let mut duplicates = 0;
         {
             let mut insert = transaction.prepare_cached(&format!("INSERT OR IGNORE {INSERT_RESOURCE}"))?;
+            let mut same_resource = transaction.prepare_cached(
+                "SELECT count(*) FROM resources WHERE resource_type = ?1 AND id = ?2 AND display_name = ?3
+                 AND parent_type IS ?4 AND parent_id IS ?5 AND profile = ?6",
+            )?;
             for resource in resources {
-                duplicates += 1 - write_resource(&mut insert, resource)? as u64;
+                if write_resource(&mut insert, resource)? == 0 {
+                    let parent = resource.parent.as_ref();
+                    let same: i64 = same_resource.query_row(
+                        params![
+                            resource.resource_type,
+                            resource.id,
+                            resource.display_name,
+                            parent.map(|p| &p.resource_type),
+                            parent.map(|p| &p.id),
+                            resource.profile_json
+                        ],
+                        |row| row.get(0),
+                    )?;
+                    refuse_conflict(same, "resource", || format!("{}:{}", resource.resource_type, resource.id))?;
+                    duplicates += 1;
+                }
             }
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (id, resource_type, resource_id, slug, display_name, description, purpose, grantable_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
+            let mut same_entitlement = transaction.prepare_cached(
+                "SELECT count(*) FROM entitlements WHERE id = ?1 AND resource_type = ?2 AND resource_id = ?3
+                 AND slug = ?4 AND display_name = ?5 AND description = ?6 AND purpose = ?7 AND grantable_to = ?8",
+            )?;
             for entitlement in entitlements {
-                let written = insert.execute(params![
+                let row = params![
                     entitlement.id,
                     entitlement.resource.resource_type,
                     entitlement.resource.id,
@@ -207,20 +272,27 @@ impl SnapshotWriter {
                     entitlement.description,
                     purpose_name(entitlement.purpose),
                     entitlement.grantable_to.join(",")
-                ])?;
-                duplicates += 1 - written as u64;
+                ];
+                if insert.execute(row)? == 0 {
+                    let same: i64 = same_entitlement.query_row(row, |found| found.get(0))?;
+                    refuse_conflict(same, "entitlement", || entitlement.id.clone())?;
+                    duplicates += 1;
+                }
             }
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO grants (id, entitlement_id, principal_type, principal_id) VALUES (?1, ?2, ?3, ?4)",
             )?;
+            let mut same_grant = transaction.prepare_cached(
+                "SELECT count(*) FROM grants WHERE id = ?1 AND entitlement_id = ?2 AND principal_type = ?3
+                 AND principal_id = ?4",
+            )?;
             for grant in grants {
-                let written = insert.execute(params![
-                    grant.id,
-                    grant.entitlement_id,
-                    grant.principal.resource_type,
-                    grant.principal.id
-                ])?;
-                duplicates += 1 - written as u64;
+                let row = params![grant.id, grant.entitlement_id, grant.principal.resource_type, grant.principal.id];
+                if insert.execute(row)? == 0 {
+                    let same: i64 = same_grant.query_row(row, |found| found.get(0))?;
+                    refuse_conflict(same, "grant", || grant.id.clone())?;
+                    duplicates += 1;
+                }
             }
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO notices (kind, subject, message, missing_permission, resource_type, resource_id)
@@ -267,6 +339,15 @@ impl SnapshotWriter {
             Ok((row.get(0)?, resource_from_row_at(row, 1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The ids of the entitlements the snapshot holds for `resource`.
+    pub fn entitlement_ids_of(&self, resource: &Resource) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut select = self
+            .connection
+            .prepare_cached("SELECT id FROM entitlements WHERE resource_type = ?1 AND resource_id = ?2")?;
+        let ids = select.query_map(params![resource.resource_type, resource.id], |row| row.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
     }
 
     pub fn duplicates(&self) -> u64 {
@@ -367,6 +448,7 @@ impl SnapshotWriter {
         let _lock = lock_output(&self.output)?;
         if self.output.is_file() {
             self.connection.execute("ATTACH DATABASE ?1 AS previous", params![self.output.to_string_lossy()])?;
+            refuse_code(&self.connection, "previous", &self.output)?;
             let has_audit: bool = self.connection.query_row(
                 "SELECT count(*) FROM previous.sqlite_master WHERE name = 'provisioning_audit'",
                 [],
@@ -391,6 +473,11 @@ impl SnapshotWriter {
             .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
         Ok(())
     }
+}
+
+/// Fails with a [`ConflictingDuplicate`] when a row listed again matched no stored row (`same` is 0).
+fn refuse_conflict(same: i64, kind: &'static str, id: impl FnOnce() -> String) -> Result<(), ConflictingDuplicate> {
+    if same == 0 { Err(ConflictingDuplicate { kind, id: id() }) } else { Ok(()) }
 }
 
 /// `INTO resources …`: the rest of the statement that writes a resource with [`write_resource`],
@@ -473,7 +560,7 @@ fn is_resumable(partial: &Path, fingerprint: &str) -> bool {
     if !recent {
         return false;
     }
-    let Ok(connection) = Connection::open_with_flags(partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE) else {
+    let Ok(connection) = open_untrusted(partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE) else {
         return false;
     };
     connection

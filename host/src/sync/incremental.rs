@@ -13,10 +13,14 @@ use anyhow::anyhow;
 use futures::TryStreamExt as _;
 use sha2::{Digest, Sha256};
 
-use super::{AccessListing, SyncJob, SyncMode, SyncProgress, SyncRun, SyncSummary, carries_entitlements, lock};
+use super::checks::{PageTokens, check_types};
+use super::{
+    AccessListing, SyncJob, SyncMode, SyncProgress, SyncRun, SyncSummary, abandon_if_contradictory,
+    carries_entitlements, lock,
+};
 use crate::cli::FullSyncInterval;
 use crate::sandbox::{CallTimes, ConnectorError, ConnectorMetadata, GrantChanges, Resource, ResourceType, TrackedType};
-use crate::store::{DeltaState, ListingProgress, PageProgress, SnapshotWriter, previous_delta_state};
+use crate::store::{DeltaState, ListingProgress, PageProgress, SnapshotIdentity, SnapshotWriter, previous_delta_state};
 
 /// What every run (full or incremental) starts from.
 pub(super) struct RunStart<'a> {
@@ -88,12 +92,18 @@ impl Incremental {
     }
 }
 
-/// Delta tokens are only valid for the queries they were issued for: a new connector version
-/// or another configuration (page size, filters, endpoints) needs a full sync.
-fn delta_fingerprint(metadata: &ConnectorMetadata, config: &[crate::sandbox::ConfigValue]) -> String {
+/// Delta tokens are only valid for the tenant and the queries they were issued for: another
+/// tenant, app registration or login endpoint, a new connector version or another
+/// configuration (page size, filters, endpoints) needs a full sync.
+fn delta_fingerprint(
+    metadata: &ConnectorMetadata,
+    config: &[crate::sandbox::ConfigValue],
+    identity: &SnapshotIdentity,
+) -> String {
     let mut pairs: Vec<(&str, &str)> = config.iter().map(|value| (value.key.as_str(), value.value.as_str())).collect();
     pairs.sort();
     let mut hash = Sha256::new();
+    identity.hash_into(&mut hash);
     hash.update(metadata.name.as_bytes());
     hash.update([0]);
     hash.update(metadata.version.as_bytes());
@@ -121,7 +131,7 @@ impl SyncJob {
         let mut plan = DeltaPlan {
             tracked,
             connector: metadata.name.clone(),
-            fingerprint: delta_fingerprint(metadata, &self.config),
+            fingerprint: delta_fingerprint(metadata, &self.config, &self.identity),
             previous: None,
         };
         if !plan.tracked.is_empty() {
@@ -161,6 +171,7 @@ impl SyncJob {
         let mut tokens = BTreeMap::new();
         for kind in tracked {
             let mut page_token: Option<String> = None;
+            let mut seen = PageTokens::starting_at(None);
             loop {
                 let answer = async {
                     let call = self.runtime.instantiate(self.gateway.clone()).await?;
@@ -180,8 +191,13 @@ impl SyncJob {
                         return None;
                     }
                 };
+                let what = format!("taking a delta token for {}", kind.resource_type);
+                if let Err(error) = seen.accept(page.next_page_token.as_deref(), &what) {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot start tracking changes: the next sync will be full");
+                    return None;
+                }
                 match (page.next_page_token, page.delta_token) {
-                    (Some(next), _) if Some(&next) != page_token.as_ref() => page_token = Some(next),
+                    (Some(next), _) => page_token = Some(next),
                     (_, Some(delta_token)) => {
                         tokens.insert(kind.resource_type.clone(), delta_token);
                         break;
@@ -214,6 +230,7 @@ impl SyncJob {
             tracing::info!(output = %self.output.display(), "resuming the interrupted incremental sync from its last checkpoint");
         }
         writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
+        writer.record_identity(&self.identity)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
         let progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
@@ -269,8 +286,11 @@ impl SyncJob {
         // 3. The same concurrent engine as a full sync, skipping what the changes told.
         let sync = SyncRun::new(self, &writer, &progress, run.order, Some(&incremental));
         let roots = run.order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| sync.sync_type(kind));
-        futures::future::try_join_all(roots).await?;
+        let listed = futures::future::try_join_all(roots).await;
         progress.finish();
+        if let Err(error) = listed {
+            return Err(abandon_if_contradictory(writer, error));
+        }
 
         let mut writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
         writer.write_delta_state(&delta.state_with(tokens, &previous.full_sync_started_at))?;
@@ -297,6 +317,8 @@ impl SyncRun<'_> {
             ListingProgress::NotStarted => None,
         };
         let phase = format!("{} changes", kind.id);
+        let what = format!("listing changes of {}", kind.id);
+        let mut tokens = PageTokens::starting_at(page_token.as_deref());
         self.progress.start_phase(&phase);
         loop {
             let answer = {
@@ -311,25 +333,13 @@ impl SyncRun<'_> {
                         "the delta token of the previous sync is no longer valid");
                     return Ok(None);
                 }
-                Err(error) => return Err(job.fail(&format!("listing changes of {}", kind.id), &error)),
+                Err(error) => return Err(job.fail(&what, &error)),
             };
-            if page.next_page_token.is_some() && page.next_page_token == page_token {
-                anyhow::bail!(
-                    "the connector returned the same page token twice while listing changes of {}: stopping to avoid a loop",
-                    kind.id
-                )
-            }
+            tokens.accept(page.next_page_token.as_deref(), &what)?;
             if page.next_page_token.is_none() && page.delta_token.is_none() {
                 anyhow::bail!("the connector ended the changes of {} without a delta token", kind.id)
             }
-            if let Some(stranger) = page.upserted.iter().find(|resource| resource.resource_type != kind.id) {
-                anyhow::bail!(
-                    "the connector reported a {} ({}) among the changes of {}: refusing to apply them",
-                    stranger.resource_type,
-                    stranger.id,
-                    kind.id
-                )
-            }
+            check_types(&what, &kind.id, &page.upserted)?;
             let notices: Vec<_> = page.notices.iter().map(|notice| (notice.clone(), None)).collect();
             let removals: Vec<(String, String)> = page
                 .grants_removed

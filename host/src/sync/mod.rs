@@ -10,13 +10,14 @@
 //! When the output allows it, the run is incremental instead (see `incremental`): the same
 //! primitives, applied to a copy of the previous snapshot.
 
+mod checks;
 mod incremental;
 mod progress;
 pub mod summary;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use futures::future::BoxFuture;
@@ -30,8 +31,12 @@ use crate::sandbox::{
     Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, GrantChanges, Notice, NoticeKind,
     Resource, ResourceRef, ResourceType,
 };
-use crate::store::{ListingProgress, PageProgress, SnapshotWriter};
+use crate::store::{
+    ConflictingDuplicate, ListingProgress, PageProgress, RecordedIdentity, SnapshotIdentity, SnapshotWriter,
+    recorded_identity,
+};
 use crate::tenant::token_scopes;
+use checks::PageTokens;
 use incremental::{DeltaPlan, Incremental, RunStart};
 pub use progress::SyncProgress;
 pub use summary::{SyncMode, SyncSummary};
@@ -50,25 +55,46 @@ pub struct SyncJob {
     pub full: bool,
     /// Re-read everything when the output's last full sync began longer ago than this.
     pub full_sync_interval: FullSyncInterval,
+    /// Whose data this sync reads: part of every fingerprint, so no other tenant's snapshot or
+    /// partial file is ever continued.
+    pub identity: SnapshotIdentity,
+    /// The longest a sync may run; past it, it stops and keeps the previous snapshot.
+    pub deadline: Duration,
 }
 
 const BATCH: usize = 256;
 
 impl SyncJob {
+    /// Runs the sync within its deadline. Stopped at the deadline, it leaves the previous
+    /// snapshot in place and its partial file to be resumed, like a killed sync.
     pub async fn run(self) -> anyhow::Result<SyncSummary> {
+        match tokio::time::timeout(self.deadline, self.sync()).await {
+            Ok(outcome) => outcome,
+            Err(_) => bail!(
+                "the sync ran longer than its deadline of {} (--sync-deadline) and was stopped; the previous \
+                 snapshot is unchanged and the next sync resumes from the last checkpoint (raise the deadline \
+                 if the tenant needs longer)",
+                humantime::format_duration(self.deadline)
+            ),
+        }
+    }
+
+    async fn sync(&self) -> anyhow::Result<SyncSummary> {
         let started = Instant::now();
         let calls_before = self.runtime.stats().times();
         let started_at = crate::clock::now_rfc3339();
+        SnapshotWriter::check_inputs(&self.output)?;
         let metadata = self.metadata().await?;
         self.validate().await?;
         let scopes = token_scopes(&metadata, &self.config);
         self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
 
         let order = sync_order(&metadata.resource_types)?;
+        let another_identity = self.explain_identity_change();
         let delta = self.delta_plan(&metadata, &order).await?;
         let run = RunStart { started, calls_before, started_at: &started_at, metadata: &metadata, order: &order };
         // An interrupted full sync is resumed before any incremental sync is considered.
-        let resumable = SnapshotWriter::resumable(&self.output, &fingerprint(&metadata, &self.config));
+        let resumable = SnapshotWriter::resumable(&self.output, &fingerprint(&metadata, &self.config, &self.identity));
         if let Some(previous) = delta.previous.as_ref().filter(|_| !self.full && !resumable) {
             if let Some(reason) = self.full_sync_due(previous) {
                 tracing::info!("{reason}: re-reading everything");
@@ -85,12 +111,39 @@ impl SyncJob {
         if self.full && delta.previous.is_some() {
             tracing::info!("--full: re-reading everything although the output allows an incremental sync");
         }
-        self.run_full(&run, &delta, SyncMode::Full).await
+        let mode = if another_identity { SyncMode::FullForAnotherIdentity } else { SyncMode::Full };
+        self.run_full(&run, &delta, mode).await
+    }
+
+    /// Logs why the output's snapshot or partial file is not continued when it holds another
+    /// tenant's data (or says nothing of whose); the fingerprints already see to it that it is
+    /// not. True when the output's snapshot is of another tenant, app registration or login URL.
+    fn explain_identity_change(&self) -> bool {
+        if let Ok(partial) = SnapshotWriter::partial_file(&self.output)
+            && let RecordedIdentity::Recorded(recorded) = recorded_identity(&partial)
+            && recorded != self.identity
+        {
+            tracing::warn!(partial = %partial.display(), differences = %recorded.differences(&self.identity),
+                "the interrupted sync in the partial file read another tenant: it is not resumed, the sync starts afresh");
+        }
+        match recorded_identity(&self.output) {
+            RecordedIdentity::Recorded(recorded) if recorded != self.identity => {
+                tracing::warn!(output = %self.output.display(), differences = %recorded.differences(&self.identity),
+                    "the output holds a snapshot of another tenant: running a full sync, nothing of it is reused");
+                true
+            }
+            RecordedIdentity::Unrecorded => {
+                tracing::info!(output = %self.output.display(),
+                    "the output's snapshot does not record which tenant it holds (an older version wrote it): running a full sync");
+                false
+            }
+            _ => false,
+        }
     }
 
     async fn run_full(&self, run: &RunStart<'_>, delta: &DeltaPlan, mode: SyncMode) -> anyhow::Result<SyncSummary> {
         let metadata = run.metadata;
-        let mut writer = SnapshotWriter::open(&self.output, &fingerprint(metadata, &self.config))?;
+        let mut writer = SnapshotWriter::open(&self.output, &fingerprint(metadata, &self.config, &self.identity))?;
         if writer.completed()? {
             tracing::info!(output = %self.output.display(), "the interrupted sync had completed: putting it in place");
             return self.finish(run, mode, writer);
@@ -104,13 +157,17 @@ impl SyncJob {
             writer.write_delta_state(&delta.state_with(tokens, run.started_at))?;
         }
         writer.record_run_start(&metadata.name, &metadata.version, run.started_at)?;
+        writer.record_identity(&self.identity)?;
         writer.write_resource_types(&metadata.resource_types)?;
         let writer = Mutex::new(writer);
         let progress = SyncProgress::new(self.gateway.stats().clone(), self.show_progress);
         let sync = SyncRun::new(self, &writer, &progress, run.order, None);
         let roots = run.order.iter().filter(|kind| kind.listed_under.is_none()).map(|kind| sync.sync_type(kind));
-        futures::future::try_join_all(roots).await?;
+        let listed = futures::future::try_join_all(roots).await;
         progress.finish();
+        if let Err(error) = listed {
+            return Err(abandon_if_contradictory(writer, error));
+        }
 
         let writer = writer.into_inner().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))?;
         self.finish(run, mode, writer)
@@ -285,6 +342,11 @@ impl<'a> SyncRun<'a> {
             ListingProgress::Next(token) => Some(token),
             ListingProgress::NotStarted => None,
         };
+        let what = match parent {
+            Some(parent) => format!("listing {} of {} {}", kind.id, parent.resource_type, parent.id),
+            None => format!("listing {}", kind.id),
+        };
+        let mut tokens = PageTokens::starting_at(token.as_deref());
         loop {
             let answer = {
                 let _slot = self.call_slot().await?;
@@ -293,25 +355,15 @@ impl<'a> SyncRun<'a> {
             };
             let page = match answer {
                 Ok(page) => page,
-                Err(error) => {
-                    let what = match parent {
-                        Some(parent) => format!("listing {} of {} {}", kind.id, parent.resource_type, parent.id),
-                        None => format!("listing {}", kind.id),
-                    };
-                    return Err(job.fail(&what, &error));
-                }
+                Err(error) => return Err(job.fail(&what, &error)),
             };
+            checks::check_listed(&what, &kind.id, parent, &page.items)?;
+            tokens.accept(page.next_page_token.as_deref(), &what)?;
             let notices: Vec<(Notice, Option<(&str, &str)>)> = page
                 .notices
                 .iter()
                 .map(|notice| (notice.clone(), parent.map(|p| (p.resource_type.as_str(), p.id.as_str()))))
                 .collect();
-            if page.next_page_token.is_some() && page.next_page_token == token {
-                bail!(
-                    "the connector returned the same page token twice while listing {}: stopping to avoid a loop",
-                    kind.id
-                )
-            }
             let checkpoint =
                 PageProgress { listing: &listing, scope: &scope, next_page_token: page.next_page_token.as_deref() };
             lock(self.writer)?.write_page(&page.items, &[], &[], &notices, &checkpoint)?;
@@ -354,10 +406,20 @@ impl<'a> SyncRun<'a> {
                 ListingProgress::Next(token) => Some(token),
                 ListingProgress::NotStarted => None,
             };
+            let what = format!("listing {checkpoint_name} of {scope}");
+            let mut tokens = PageTokens::starting_at(token.as_deref());
+            // Grants may only be of the entitlements the resource's own listing returned.
+            let owned = match listing {
+                AccessListing::Grants => lock(self.writer)?.entitlement_ids_of(resource)?,
+                AccessListing::Entitlements => Default::default(),
+            };
             loop {
                 match self.list_access_page(listing, resource, token.as_deref()).await? {
                     Ok(page) => {
-                        let next = next_token(token, page.next_page_token, resource, listing.name())?;
+                        checks::check_entitlements(&what, resource, &page.entitlements)?;
+                        checks::check_grants(&what, &page.grants, |id| owned.contains(id))?;
+                        tokens.accept(page.next_page_token.as_deref(), &what)?;
+                        let next = page.next_page_token;
                         let notices: Vec<_> = page.notices.iter().map(|n| (n.clone(), about)).collect();
                         let checkpoint =
                             PageProgress { listing: checkpoint_name, scope: &scope, next_page_token: next.as_deref() };
@@ -416,31 +478,28 @@ fn carries_entitlements(kind: &ResourceType) -> bool {
     !kind.is_principal || kind.capabilities.intersects(Capabilities::GRANT | Capabilities::REVOKE)
 }
 
-fn next_token(
-    previous: Option<String>,
-    next: Option<String>,
-    resource: &Resource,
-    listing: &str,
-) -> anyhow::Result<Option<String>> {
-    if next.is_some() && next == previous {
-        bail!(
-            "the connector returned the same page token twice while listing {listing} of {}:{}: stopping to avoid a loop",
-            resource.resource_type,
-            resource.id
-        );
+/// A listing that contradicted itself (an object twice, with different content) leaves a
+/// partial file that resuming would only meet again: it is thrown away. Any other failure keeps
+/// it, so the next run resumes.
+fn abandon_if_contradictory(writer: Mutex<SnapshotWriter>, error: anyhow::Error) -> anyhow::Error {
+    if error.chain().any(|cause| cause.is::<ConflictingDuplicate>())
+        && let Ok(writer) = writer.into_inner()
+    {
+        writer.discard();
     }
-    Ok(next)
+    error
 }
 
 fn lock(writer: &Mutex<SnapshotWriter>) -> anyhow::Result<std::sync::MutexGuard<'_, SnapshotWriter>> {
     writer.lock().map_err(|_| anyhow!("the snapshot writer was poisoned by a panic"))
 }
 
-/// What identifies a sync for resuming: the connector, its version and its configuration. A
-/// partial snapshot written under another fingerprint is not resumed.
-fn fingerprint(metadata: &ConnectorMetadata, config: &[ConfigValue]) -> String {
+/// What identifies a sync for resuming: the tenant it reads, the connector, its version and
+/// its configuration. A partial snapshot written under another fingerprint is not resumed.
+fn fingerprint(metadata: &ConnectorMetadata, config: &[ConfigValue], identity: &SnapshotIdentity) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
+    identity.hash_into(&mut hash);
     for part in [&metadata.name, &metadata.version] {
         hash.update(part.as_bytes());
         hash.update([0]);

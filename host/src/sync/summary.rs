@@ -19,6 +19,9 @@ pub enum SyncMode {
     FullAfterExpiredToken,
     /// Everything was listed because the last full sync was older than `--full-sync-interval`.
     FullByInterval,
+    /// Everything was listed because the output held a snapshot of another tenant, app
+    /// registration or login endpoint.
+    FullForAnotherIdentity,
 }
 
 impl SyncMode {
@@ -28,6 +31,7 @@ impl SyncMode {
             SyncMode::Incremental => "incremental",
             SyncMode::FullAfterExpiredToken => "full (delta token expired)",
             SyncMode::FullByInterval => "full (last full sync older than --full-sync-interval)",
+            SyncMode::FullForAnotherIdentity => "full (the output held another tenant's snapshot)",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod changes;
+mod files;
 mod schema;
 mod writer;
 
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::sandbox::{EntitlementPurpose, NoticeKind};
 pub use audit::{AuditRecord, append_audit, lock_output};
 pub use changes::{DeltaState, previous_delta_state};
+pub use files::create_private_dir;
 pub use writer::{ListingProgress, PageProgress, SnapshotWriter, SyncCounts};
 
 pub fn purpose_name(purpose: EntitlementPurpose) -> &'static str {

@@ -563,7 +563,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let output = dir.path().join("sync.db");
-        SnapshotWriter::open(&output, "fingerprint").unwrap().complete("2026-11-27T00:01:00Z", 1, 0).unwrap();
+        let writer = SnapshotWriter::open(&output, "fingerprint").unwrap();
+        writer.record_run_start("azure", "1", "2026-11-27T00:00:00Z").unwrap();
+        writer.complete("2026-11-27T00:01:00Z", 1, 0).unwrap();
         std::fs::set_permissions(&output, std::fs::Permissions::from_mode(0o644)).unwrap();
         let copy = SnapshotWriter::open_copy(&output).expect("a copy");
         assert_eq!(mode(&copy.partial), 0o600);

@@ -19,6 +19,11 @@
 //!   rate creeps up (1% per second), so a low estimate is corrected by the next 429.
 //! - `x-ms-throttle-limit-percentage` (sent once more than 80% of the budget is used) caps the
 //!   units we believe are left.
+//!
+//! Every number taken from an answer is clamped before it is used (a request costs at most
+//! `MAX_UNITS_PER_REQUEST`, a hold lasts at most `MAX_HOLD`), and every wait is computed with
+//! checked conversions: a hostile or broken upstream can slow its own tenant down, never make
+//! the host panic.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +32,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::OutboundStats;
-use super::retry::retry_after;
+use super::retry::{LONGEST_RETRY_AFTER, retry_after};
 
 /// Graph's resource units refill over a window of 10 s; a bucket holds one window's worth.
 const WINDOW: Duration = Duration::from_secs(10);
@@ -42,6 +47,17 @@ const MIN_GRAPH_RATE: f64 = 350.0;
 const MIN_REQUEST_RATE: f64 = 5.0;
 /// A throttled answer without `Retry-After` holds the origin this long.
 const DEFAULT_HOLD: Duration = Duration::from_secs(1);
+/// The most one answer may say it cost. Graph's documented costs are 1 to 5 units (a few more
+/// with `$expand`); anything far above is not a cost but a broken or hostile value.
+pub const MAX_UNITS_PER_REQUEST: f64 = 1_000.0;
+/// The longest a throttled answer holds an origin: the retry policy gives up on answers that
+/// ask for longer, so holding the other requests for them would only delay the same outcome.
+const MAX_HOLD: Duration = LONGEST_RETRY_AFTER;
+/// The longest one request waits for budget before it is let through anyway.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// No rate is believed above this (units per second): far above any Azure budget, and small
+/// enough that a window's capacity stays finite.
+const MAX_RATE: f64 = 1.0e6;
 
 /// The budgets of one app in one tenant, one per origin.
 pub struct Pacer {
@@ -72,7 +88,7 @@ impl Pacer {
 
     /// Learns from an answer to a request to `uri` (every attempt, throttled ones included).
     pub fn observe(&self, uri: &Uri, status: StatusCode, headers: &HeaderMap) {
-        let charged = header_number(headers, "x-ms-resource-unit");
+        let charged = header_number(headers, "x-ms-resource-unit").map(|units| units.min(MAX_UNITS_PER_REQUEST));
         if let Some(units) = charged.filter(|_| status != StatusCode::TOO_MANY_REQUESTS) {
             self.stats.record_resource_units(units as u64);
         }
@@ -80,7 +96,10 @@ impl Pacer {
         let budget = budgets.entry(origin_of(uri)).or_insert_with(Budget::new);
         let now = Instant::now();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            budget.throttled(now, retry_after(headers).unwrap_or(DEFAULT_HOLD));
+            // A wait longer than the host honours ends that request (see `retry`); the others
+            // are held as briefly as for an answer that names no wait.
+            let hold = retry_after(headers).filter(|wait| *wait <= MAX_HOLD).unwrap_or(DEFAULT_HOLD);
+            budget.throttled(now, hold);
         } else {
             budget.answered(now, charged, header_number(headers, "x-ms-throttle-limit-percentage"));
         }
@@ -169,10 +188,10 @@ impl Budget {
             return None;
         }
         // The budget, not demand, limits us now: probe for a higher rate.
-        let probed = rate * (1.0 + PROBE_PER_SECOND * (now - self.probed_at).as_secs_f64());
+        let probed = (rate * (1.0 + PROBE_PER_SECOND * (now - self.probed_at).as_secs_f64())).min(MAX_RATE);
         self.probed_at = now;
         self.rate = Some(probed);
-        Some(Duration::from_secs_f64(((self.cost - self.level) / probed).max(0.001)))
+        Some(wait_for(self.cost - self.level, probed))
     }
 
     fn answered(&mut self, now: Instant, charged: Option<f64>, used_share: Option<f64>) {
@@ -191,7 +210,7 @@ impl Budget {
     }
 
     fn throttled(&mut self, now: Instant, hold: Duration) {
-        let until = now + hold;
+        let until = later(now, hold.min(MAX_HOLD));
         self.blocked_until = Some(self.blocked_until.map_or(until, |blocked| blocked.max(until)));
         // Azure's bucket is empty: ours is too, and refills once the hold is over.
         self.level = 0.0;
@@ -209,9 +228,24 @@ impl Budget {
                 if last.overflowed { rate.max(measured) } else { measured }
             }
         };
-        self.rate = Some(estimate.max(floor));
+        self.rate = Some(estimate.clamp(floor, MAX_RATE));
         self.probed_at = until;
     }
+}
+
+/// How long `missing` units take at `rate` units per second, between 1 ms and `MAX_WAIT`
+/// (whatever the numbers: the conversion to a `Duration` is never asked to overflow).
+fn wait_for(missing: f64, rate: f64) -> Duration {
+    let seconds = missing / rate;
+    if seconds.is_nan() {
+        return MAX_WAIT;
+    }
+    Duration::from_secs_f64(seconds.clamp(0.001, MAX_WAIT.as_secs_f64()))
+}
+
+/// `now + by`; `now` itself in the (theoretical) case the clock cannot represent it.
+fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by).unwrap_or(now)
 }
 
 fn origin_of(uri: &Uri) -> String {
@@ -276,6 +310,53 @@ mod tests {
         let later = now + Duration::from_millis(10);
         let admitted = (0..100).filter(|_| budget.reserve(later).is_none()).count();
         assert_eq!(admitted, 5, "10 ms at 1,000 units/s pay for five requests of 2 units");
+    }
+
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_huge_resource_unit_cost_is_clamped_and_the_wait_it_causes_is_bounded() {
+        let pacer = Pacer::new(Arc::new(OutboundStats::default()));
+        let uri: Uri = "https://graph.example/v1.0/users".parse().unwrap();
+        pacer.observe(&uri, StatusCode::OK, &headers("x-ms-resource-unit", "1"));
+        pacer.observe(&uri, StatusCode::TOO_MANY_REQUESTS, &headers("retry-after", "0"));
+        pacer.observe(&uri, StatusCode::OK, &headers("x-ms-resource-unit", "1e308"));
+        let mut budgets = pacer.budgets.lock().unwrap();
+        let budget = budgets.get_mut("https://graph.example").expect("a budget");
+        assert!(budget.cost <= MAX_UNITS_PER_REQUEST, "cost {}", budget.cost);
+        let wait = budget.reserve(Instant::now()).expect("the budget is spent: the request waits");
+        assert!(wait <= MAX_WAIT, "{wait:?}");
+    }
+
+    #[test]
+    fn a_hold_longer_than_the_longest_is_cut_to_it() {
+        let mut budget = Budget::new();
+        let now = Instant::now();
+        budget.throttled(now, Duration::MAX);
+        assert_eq!(budget.reserve(now), Some(MAX_HOLD));
+    }
+
+    #[test]
+    fn a_retry_after_the_host_does_not_honour_holds_the_origin_only_briefly() {
+        let pacer = Pacer::new(Arc::new(OutboundStats::default()));
+        let uri: Uri = "https://graph.example/v1.0/users".parse().unwrap();
+        pacer.observe(&uri, StatusCode::TOO_MANY_REQUESTS, &headers("retry-after", "1e300"));
+        let mut budgets = pacer.budgets.lock().unwrap();
+        let wait = budgets.get_mut("https://graph.example").expect("a budget").reserve(Instant::now());
+        assert!(wait.is_some_and(|wait| wait <= DEFAULT_HOLD), "{wait:?}");
+    }
+
+    #[test]
+    fn waits_are_bounded_whatever_the_arithmetic_gives() {
+        assert_eq!(wait_for(f64::INFINITY, 1.0), MAX_WAIT);
+        assert_eq!(wait_for(1.0, 0.0), MAX_WAIT);
+        assert_eq!(wait_for(f64::NAN, 1.0), MAX_WAIT);
+        assert_eq!(wait_for(-5.0, 1.0), Duration::from_millis(1));
+        assert_eq!(wait_for(2.0, 1.0), Duration::from_secs(2));
     }
 
     #[test]

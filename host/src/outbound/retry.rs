@@ -3,6 +3,9 @@
 //! Azure says how long to wait in `Retry-After` (Graph sends fractional seconds, e.g. `2.128`);
 //! without it we back off exponentially with jitter, capped. Only answers that mean "not
 //! processed" are retried for writes (429); reads are also retried on 503 and lost connections.
+//! An answer that asks for a longer wait than `max_retry_after` is not waited for: the request
+//! gives up at once with that answer, so a broken or hostile `Retry-After` cannot park a
+//! tenant's sync for hours.
 
 use std::time::Duration;
 
@@ -20,7 +23,13 @@ pub struct RetryPolicy {
     pub max_paced_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// A `Retry-After` longer than this ends the request with that answer instead.
+    pub max_retry_after: Duration,
 }
+
+/// The longest `Retry-After` the host honours; the pacer never holds an origin longer either.
+/// Azure asks for seconds; minutes mean "not today".
+pub const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -29,6 +38,7 @@ impl Default for RetryPolicy {
             max_paced_attempts: 32,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(60),
+            max_retry_after: LONGEST_RETRY_AFTER,
         }
     }
 }
@@ -47,11 +57,15 @@ impl RetryPolicy {
 }
 
 /// Parses `Retry-After` as (possibly fractional) seconds. HTTP dates are not used by Azure's
-/// directory and ARM endpoints; an unparsable value falls back to backoff.
+/// directory and ARM endpoints; an unparsable or negative value falls back to backoff, and a
+/// value too large for a `Duration` (or infinite) saturates to `Duration::MAX`.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
     let seconds: f64 = text.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -90,6 +104,21 @@ pub async fn send_with_retry(
             pacer.observe(&request.uri, response.status, &response.headers);
         }
         let mut limit = policy.max_attempts;
+        if let Ok(response) = &outcome
+            && should_retry_status(&request.method, response.status)
+            && let Some(asked) = retry_after(&response.headers).filter(|asked| *asked > policy.max_retry_after)
+        {
+            if response.status == StatusCode::TOO_MANY_REQUESTS {
+                stats.record_throttled();
+            }
+            tracing::warn!(
+                status = response.status.as_u16(),
+                retry_after_seconds = asked.as_secs(),
+                longest_seconds = policy.max_retry_after.as_secs(),
+                "the answer asks for a longer wait than the host honours: the request ends with it"
+            );
+            return outcome;
+        }
         let wait = match &outcome {
             Ok(response) if response.status == StatusCode::TOO_MANY_REQUESTS && pacer.is_some() => {
                 // The pacer holds every request to this origin until Retry-After has passed.
@@ -136,10 +165,26 @@ mod tests {
             max_paced_attempts: 10,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
+            max_retry_after: LONGEST_RETRY_AFTER,
         };
         assert!(policy.delay(0, None) >= Duration::from_millis(100));
         assert!(policy.delay(2, None) >= Duration::from_millis(400));
         assert_eq!(policy.delay(12, None), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_huge_or_infinite_retry_after_saturates_instead_of_panicking() {
+        for value in ["1e300", "18446744073709551616", "inf"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, value.parse().unwrap());
+            assert_eq!(retry_after(&headers), Some(Duration::MAX), "{value}");
+            assert_eq!(RetryPolicy::default().delay(0, retry_after(&headers)), Duration::from_secs(60), "{value}");
+        }
+        for value in ["-1", "NaN", "soon"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, value.parse().unwrap());
+            assert_eq!(retry_after(&headers), None, "{value} falls back to backoff");
+        }
     }
 
     #[test]

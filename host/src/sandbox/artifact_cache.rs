@@ -59,15 +59,20 @@ impl ArtifactCache {
     /// stored. Failing to store is logged and otherwise ignored.
     pub fn load_or_compile(&self, engine: &Engine, component: &[u8]) -> anyhow::Result<(Component, CompiledFrom)> {
         let path = self.dir.join(artifact_name(engine, component));
-        if path.is_file() {
-            // SAFETY: `open` accepted the directory only if this user alone can write to it,
-            // and the file's name binds it to this component and this engine configuration:
-            // it was written by `store` below, by this program.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+        match read_trusted_artifact(&path) {
+            // SAFETY: the bytes come from a regular file (not a link) that this user owns and
+            // only this user can write, in a directory `open` accepted on the same terms, and
+            // its name binds it to this component and this engine configuration: it was
+            // written by `store` below, by this program.
+            Ok(Some(bytes)) => match unsafe { Component::deserialize(engine, &bytes) } {
                 Ok(loaded) => return Ok((loaded, CompiledFrom::Cache)),
                 Err(error) => {
                     tracing::warn!(artifact = %path.display(), error = %format!("{error:#}"), "ignoring an unusable compiled component; compiling again");
                 }
+            },
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(artifact = %path.display(), error = %format!("{error:#}"), "not loading a compiled component this host cannot trust; compiling again");
             }
         }
         let artifact = engine
@@ -100,6 +105,42 @@ impl ArtifactCache {
         }
         Ok(())
     }
+}
+
+/// The artifact at `path`, `None` when there is none, or why it is not trusted. It is opened
+/// without following a symbolic link, and the opened file itself is checked (not the name, which
+/// could be swapped between a check and the open): a regular file, owned by this user, not
+/// writable by group or others.
+fn read_trusted_artifact(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    use rustix::fs::OFlags;
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        // NONBLOCK: a FIFO planted under the name must not hang the start.
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
+        .open(path);
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            bail!("{} is a symbolic link: remove it", path.display())
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let metadata = file.metadata().with_context(|| format!("cannot inspect {}", path.display()))?;
+    let owner = rustix::process::geteuid().as_raw();
+    if !metadata.is_file() {
+        bail!("{} is not a regular file: remove it", path.display());
+    }
+    if metadata.uid() != owner {
+        bail!("{} belongs to uid {}, not to this process (uid {owner}): remove it", path.display(), metadata.uid());
+    }
+    if metadata.permissions().mode() & 0o022 != 0 {
+        bail!("{} is writable by group or others: remove it", path.display());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(bytes))
 }
 
 /// Feeds `Hash` output into SHA-256, so the engine's compatibility hash becomes a stable name
@@ -141,6 +182,47 @@ mod tests {
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
         let error = ArtifactCache::open(&shared).err().expect("a world-writable cache is refused").to_string();
         assert!(error.contains("chmod 700"), "{error}");
+    }
+
+    fn engine() -> Engine {
+        Engine::default()
+    }
+
+    /// A component with nothing in it: enough to compile and name an artifact.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+
+    #[test]
+    fn an_artifact_behind_a_symbolic_link_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(&dir.path().join("cache")).unwrap();
+        let engine = engine();
+        let (_, from) = cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("compiled");
+        assert_eq!(from, CompiledFrom::Source);
+        let artifact = cache.dir.join(artifact_name(&engine, EMPTY_COMPONENT));
+        let elsewhere = dir.path().join("planted.cwasm");
+        fs::rename(&artifact, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &artifact).unwrap();
+
+        let error = read_trusted_artifact(&artifact).err().expect("a link is refused").to_string();
+        assert!(error.contains("symbolic link"), "{error}");
+        let (_, from) = cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("compiled again");
+        assert_eq!(from, CompiledFrom::Source, "the linked artifact was not loaded");
+        assert!(!fs::symlink_metadata(&artifact).unwrap().file_type().is_symlink(), "the link was replaced");
+        let (_, from) = cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("loaded");
+        assert_eq!(from, CompiledFrom::Cache, "the artifact written in its place is used");
+    }
+
+    #[test]
+    fn an_artifact_others_can_write_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(&dir.path().join("cache")).unwrap();
+        let engine = engine();
+        cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("compiled");
+        let artifact = cache.dir.join(artifact_name(&engine, EMPTY_COMPONENT));
+        fs::set_permissions(&artifact, fs::Permissions::from_mode(0o666)).unwrap();
+        let error = read_trusted_artifact(&artifact).err().expect("refused").to_string();
+        assert!(error.contains("writable by group or others"), "{error}");
+        assert_eq!(cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap().1, CompiledFrom::Source);
     }
 
     #[test]

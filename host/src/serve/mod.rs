@@ -9,6 +9,7 @@
 mod config;
 mod metrics;
 mod ops;
+mod ops_listener;
 mod ops_token;
 mod scheduler;
 mod secrets;
@@ -16,7 +17,6 @@ mod service;
 mod shard;
 mod status;
 
-use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +29,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use crate::cli::RunArgs;
 use crate::outbound::transport::{HttpTransport, TransportLimits};
 use crate::sandbox::{InstanceAllocator, RuntimeOptions, SandboxLimits};
-use ops_token::{OPS_TOKEN_VARIABLE, OpsToken};
+use ops_listener::ListenerLimits;
+use ops_token::{OPERATOR_TOKEN, OpsCredentials, OpsToken, READ_TOKEN};
 use service::{Service, ServiceParts};
 use shard::Shard;
 
@@ -47,9 +48,16 @@ pub struct ServeArgs {
     /// Address of the operations API (health, metrics, status, triggers, grants).
     #[arg(long, env = "CONNECTOR_HOST_OPS_LISTEN", default_value = "127.0.0.1:9090")]
     pub ops_listen: SocketAddr,
-    /// File holding the bearer token of the operations API (or set CONNECTOR_HOST_OPS_TOKEN).
+    /// File holding the operator token of the operations API: everything, grants and revokes
+    /// included (or set CONNECTOR_HOST_OPS_TOKEN).
     #[arg(long, env = "CONNECTOR_HOST_OPS_TOKEN_FILE")]
     pub ops_token_file: Option<PathBuf>,
+    /// File holding the read token of the operations API: metrics and status only, for
+    /// Prometheus and dashboards (or set CONNECTOR_HOST_OPS_READ_TOKEN).
+    #[arg(long, env = "CONNECTOR_HOST_OPS_READ_TOKEN_FILE")]
+    pub ops_read_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub ops_limits: ListenerLimits,
     /// This replica's share of the tenants: a number, or a StatefulSet pod name ending in one.
     #[arg(long, env = "CONNECTOR_HOST_SHARD_INDEX", default_value = "0")]
     pub shard_index: String,
@@ -79,13 +87,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let all_tenants = config::load(&args.config)?;
     let all_tenant_ids = all_tenants.iter().map(|tenant| tenant.id.clone()).collect();
     let tenants: Vec<_> = all_tenants.into_iter().filter(|tenant| shard.owns(&tenant.id)).collect();
-    let ops_token = OpsToken::configured(args.ops_token_file.as_deref(), std::env::var(OPS_TOKEN_VARIABLE).ok())?;
-    if ops_token.is_none() {
+    let ops_credentials = OpsCredentials::new(
+        OpsToken::configured(OPERATOR_TOKEN, args.ops_token_file.as_deref(), std::env::var(OPERATOR_TOKEN.variable).ok())?,
+        OpsToken::configured(READ_TOKEN, args.ops_read_token_file.as_deref(), std::env::var(READ_TOKEN.variable).ok())?,
+    )?;
+    if ops_credentials.is_empty() {
         tracing::warn!(
-            "no ops token configured: only /healthz and /readyz answer; set --ops-token-file or {OPS_TOKEN_VARIABLE}"
+            "no ops token configured: only /healthz and /readyz answer; set {} or {}",
+            OPERATOR_TOKEN.flag,
+            OPERATOR_TOKEN.variable
         );
     }
-    std::fs::create_dir_all(&args.data_dir)
+    crate::store::create_private_dir(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}: check --data-dir", args.data_dir.display()))?;
     let workers = usize::from(args.run.workers);
     let max_concurrent_syncs = usize::from(args.max_concurrent_syncs);
@@ -101,7 +114,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         all_tenant_ids,
         shard,
         data_dir: args.data_dir.clone(),
-        ops_token,
+        ops_credentials,
         run: args.run.clone(),
         transport: HttpTransport::from_environment(TransportLimits::default())?,
         max_concurrent_syncs,
@@ -115,14 +128,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(address = %ops_address, "ops API listening");
     // The ops API outlives the schedules, so probes and metrics answer during the grace period
     // and a grant in progress completes.
-    let (stop_ops, mut ops_stopped) = tokio::sync::watch::channel(false);
-    let ops_server = tokio::spawn(
-        axum::serve(listener, ops::router(service.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = ops_stopped.wait_for(|stopped| *stopped).await;
-            })
-            .into_future(),
-    );
+    let (stop_ops, ops_stopped) = tokio::sync::watch::channel(false);
+    let ops_server = tokio::spawn(ops_listener::serve(
+        listener,
+        ops::router(service.clone()),
+        args.ops_limits,
+        ops_stopped,
+        Duration::from_secs(1),
+    ));
 
     let work = async {
         service.load_connectors(runtime_options).await?;

@@ -1,5 +1,6 @@
 //! The operations API, on its own listener (loopback by default): health for Kubernetes probes
-//! without authentication; everything else behind the bearer token.
+//! without authentication; metrics and status behind either bearer token; sync triggers, grants
+//! and revokes behind the operator token only.
 
 use std::sync::Arc;
 
@@ -13,24 +14,28 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics;
+use super::ops_token::{Access, OPERATOR_TOKEN, READ_TOKEN};
 use super::service::{Service, TenantSlot};
 use super::status::{TenantStatusView, rfc3339};
 use crate::provision::{Action, Change};
 use crate::sandbox::ResourceRef;
 
 pub fn router(service: Arc<Service>) -> Router {
-    let protected = Router::new()
+    let reading = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/tenants", get(tenant_list))
         .route("/tenants/{id}", get(tenant_status))
+        .route_layer(middleware::from_fn_with_state(service.clone(), require_read_access));
+    let operating = Router::new()
         .route("/tenants/{id}/sync", post(trigger_sync))
         .route("/tenants/{id}/grant", post(grant))
         .route("/tenants/{id}/revoke", post(revoke))
-        .route_layer(middleware::from_fn_with_state(service.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(service.clone(), require_operator_access));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
-        .merge(protected)
+        .merge(reading)
+        .merge(operating)
         .with_state(service)
 }
 
@@ -38,20 +43,44 @@ fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn require_token(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
-    let Some(token) = &service.ops_token else {
+async fn require_read_access(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
+    require(&service, Access::Read, request, next).await
+}
+
+async fn require_operator_access(State(service): State<Arc<Service>>, request: Request, next: Next) -> Response {
+    require(&service, Access::Operate, request, next).await
+}
+
+/// Lets the request through when its bearer token grants `needed`: 401 without a known token,
+/// 403 for the read token on a route that changes something.
+async fn require(service: &Service, needed: Access, request: Request, next: Next) -> Response {
+    let credentials = &service.ops_credentials;
+    if credentials.is_empty() {
         return problem(
             StatusCode::FORBIDDEN,
-            "no ops token is configured, so only /healthz and /readyz are served: set --ops-token-file or CONNECTOR_HOST_OPS_TOKEN",
+            format!(
+                "no ops token is configured, so only /healthz and /readyz are served: set {} (or {}), and {} for read-only clients",
+                OPERATOR_TOKEN.flag, OPERATOR_TOKEN.variable, READ_TOKEN.flag
+            ),
         );
-    };
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-    if !token.admits(authorization) {
-        let mut response = problem(StatusCode::UNAUTHORIZED, "send the ops token as `Authorization: Bearer <token>`");
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-        return response;
     }
-    next.run(request).await
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    match credentials.access(authorization) {
+        Access::None => {
+            let mut response =
+                problem(StatusCode::UNAUTHORIZED, "send an ops token as `Authorization: Bearer <token>`");
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response
+        }
+        granted if granted < needed => problem(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token may only read (metrics and status): syncs, grants and revokes need the operator token ({})",
+                OPERATOR_TOKEN.flag
+            ),
+        ),
+        _ => next.run(request).await,
+    }
 }
 
 async fn readiness(State(service): State<Arc<Service>>) -> Response {
@@ -179,14 +208,24 @@ async fn provision(service: Arc<Service>, id: String, action: Action, request: C
         Action::Grant => "grant",
         Action::Revoke => "revoke",
     };
-    let outcome = service.provision(&slot, &change).await;
-    let (status, body, outcome_name) = match outcome {
-        Ok(report) if report.error.is_none() => (StatusCode::OK, serde_json::to_value(&report), "success"),
-        // Azure or the connector refused the change: the report says why, and it is audited.
-        Ok(report) => (StatusCode::BAD_GATEWAY, serde_json::to_value(&report), "failure"),
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, Ok(json!({ "error": format!("{error:#}") })), "failure"),
-    };
-    *slot.record().counters.provisioning.entry((action_name, outcome_name)).or_default() += 1;
-    let body = body.unwrap_or_else(|error| json!({ "error": error.to_string() }));
-    (status, axum::Json(body)).into_response()
+    // In a task of its own: a client that hangs up, or the request timeout, must not cancel a
+    // change half-way, after Azure made it but before the audit trail has it.
+    let change_task = tokio::spawn(async move {
+        let outcome = service.provision(&slot, &change).await;
+        let (status, body, outcome_name) = match outcome {
+            Ok(report) if report.error.is_none() => (StatusCode::OK, serde_json::to_value(&report), "success"),
+            // Azure or the connector refused the change: the report says why, and it is audited.
+            Ok(report) => (StatusCode::BAD_GATEWAY, serde_json::to_value(&report), "failure"),
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, Ok(json!({ "error": format!("{error:#}") })), "failure"),
+        };
+        *slot.record().counters.provisioning.entry((action_name, outcome_name)).or_default() += 1;
+        (status, body.unwrap_or_else(|error| json!({ "error": error.to_string() })))
+    });
+    match change_task.await {
+        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Err(error) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the {action_name} stopped on an internal error ({error}): read the audit trail before trying again"),
+        ),
+    }
 }

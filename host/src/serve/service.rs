@@ -10,7 +10,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use super::config::TenantConfig;
-use super::ops_token::OpsToken;
+use super::ops_token::OpsCredentials;
 use super::shard::Shard;
 use super::status::TenantRecord;
 use crate::cli::RunArgs;
@@ -53,7 +53,7 @@ pub struct Service {
     pub all_tenant_ids: BTreeSet<String>,
     pub shard: Shard,
     pub data_dir: PathBuf,
-    pub ops_token: Option<OpsToken>,
+    pub ops_credentials: OpsCredentials,
     pub run: RunArgs,
     /// Compiled connectors by component file (`None`: the default one). Set once: ready.
     connectors: OnceLock<BTreeMap<Option<PathBuf>, Arc<LoadedConnector>>>,
@@ -67,7 +67,7 @@ pub struct ServiceParts {
     pub all_tenant_ids: BTreeSet<String>,
     pub shard: Shard,
     pub data_dir: PathBuf,
-    pub ops_token: Option<OpsToken>,
+    pub ops_credentials: OpsCredentials,
     pub run: RunArgs,
     pub transport: HttpTransport,
     pub max_concurrent_syncs: usize,
@@ -88,7 +88,7 @@ impl Service {
             all_tenant_ids: parts.all_tenant_ids,
             shard: parts.shard,
             data_dir: parts.data_dir,
-            ops_token: parts.ops_token,
+            ops_credentials: parts.ops_credentials,
             run: parts.run,
             connectors: OnceLock::new(),
             transport: parts.transport,
@@ -192,7 +192,7 @@ impl Service {
             .with_caps(config.caps);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
-            std::fs::create_dir_all(directory)
+            crate::store::create_private_dir(directory)
                 .with_context(|| format!("cannot create the tenant's data directory {}", directory.display()))?;
         }
         SyncJob {
@@ -229,7 +229,7 @@ impl Service {
             .with_caps(config.caps);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
-            std::fs::create_dir_all(directory)
+            crate::store::create_private_dir(directory)
                 .with_context(|| format!("cannot create the tenant's data directory {}", directory.display()))?;
         }
         let context = ProvisioningContext {

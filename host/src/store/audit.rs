@@ -47,6 +47,8 @@ pub struct AuditRecord<'a> {
 /// no sync has written it yet.
 pub fn append_audit(output: &Path, record: &AuditRecord<'_>) -> anyhow::Result<()> {
     let _lock = lock_output(output)?;
+    super::files::open_private_file(output)
+        .with_context(|| format!("cannot open {} to record the audit trail", output.display()))?;
     let connection = super::untrusted::open_untrusted(output, rusqlite::OpenFlags::default())
         .with_context(|| format!("cannot open {} to record the audit trail", output.display()))?;
     let has_schema: bool =

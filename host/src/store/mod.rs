@@ -7,6 +7,7 @@
 
 mod audit;
 mod changes;
+mod files;
 mod identity;
 mod schema;
 mod untrusted;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::sandbox::{EntitlementPurpose, NoticeKind};
 pub use audit::{AuditRecord, append_audit, lock_output};
 pub use changes::{DeltaState, previous_delta_state};
+pub use files::create_private_dir;
 pub use identity::{RecordedIdentity, SnapshotIdentity, recorded_identity};
 pub use writer::{ConflictingDuplicate, ListingProgress, PageProgress, SnapshotWriter, SyncCounts};
 

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::{lock_output, open_lock_file};
+use super::files::{open_private_file, rename_durably};
 use super::identity::{SnapshotIdentity, record_identity};
 use super::schema::create_schema;
 use super::untrusted::{distrust, open_untrusted, refuse_code};
@@ -83,6 +84,9 @@ impl SnapshotWriter {
                 let _ = std::fs::remove_file(leftover);
             }
         }
+        // Created (or narrowed to) 0600 before SQLite opens it: its WAL files take its mode.
+        open_private_file(&partial)
+            .with_context(|| format!("cannot create {}: check the output directory is writable", partial.display()))?;
         let connection = Connection::open(&partial)
             .with_context(|| format!("cannot create {}: check the output directory is writable", partial.display()))?;
         // A resumed partial was written by an earlier run: its schema is not taken on trust.
@@ -120,13 +124,16 @@ impl SnapshotWriter {
         {
             // Audit writers change the output in place: copy it between their writes, not during one.
             let _lock = lock_output(output)?;
-            std::fs::copy(output, &partial).with_context(|| {
-                format!(
-                    "cannot copy {} to {}: check the output directory is writable",
-                    output.display(),
-                    partial.display()
-                )
-            })?;
+            // Not `fs::copy`: it would give the copy the output's mode, which may be wider.
+            open_private_file(&partial)
+                .and_then(|mut copy| std::io::copy(&mut File::open(output)?, &mut copy))
+                .with_context(|| {
+                    format!(
+                        "cannot copy {} to {}: check the output directory is writable",
+                        output.display(),
+                        partial.display()
+                    )
+                })?;
         }
         let connection = open_untrusted(&partial, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
@@ -469,7 +476,7 @@ impl SnapshotWriter {
         File::open(&self.partial)
             .and_then(|file| file.sync_all())
             .with_context(|| format!("cannot flush {}", self.partial.display()))?;
-        std::fs::rename(&self.partial, &self.output)
+        rename_durably(&self.partial, &self.output)
             .with_context(|| format!("cannot move the finished snapshot to {}", self.output.display()))?;
         Ok(())
     }
@@ -615,5 +622,41 @@ mod tests {
         drop(writer);
         let resumed = SnapshotWriter::open(&output, "fingerprint").expect("the partial reopens");
         assert!(resumed.resumed() && !resumed.completed().expect("readable"));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).map(|meta| meta.permissions().mode() & 0o777).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
+
+    #[test]
+    fn the_partial_its_wal_and_the_finished_snapshot_are_readable_only_by_their_owner() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = dir.path().join("sync.db");
+        let mut writer = SnapshotWriter::open(&output, "fingerprint").expect("a partial snapshot");
+        writer.record_run_start("azure", "1", "2026-11-27T00:00:00Z").expect("a run record");
+        let checkpoint = PageProgress { listing: "resources:user", scope: "", next_page_token: None };
+        writer.write_page(&[resource("a")], &[], &[], &[], &checkpoint).expect("a page");
+        let partial = partial_path(&output).unwrap();
+        for file in sqlite_files(&partial) {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        writer.complete("2026-11-27T00:01:00Z", 1, 0).expect("completed");
+        assert_eq!(mode(&output), 0o600, "the finished snapshot");
+    }
+
+    #[test]
+    fn the_copy_an_incremental_sync_starts_from_is_private_even_when_the_output_is_not() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let output = dir.path().join("sync.db");
+        let writer = SnapshotWriter::open(&output, "fingerprint").unwrap();
+        writer.record_run_start("azure", "1", "2026-11-27T00:00:00Z").unwrap();
+        writer.complete("2026-11-27T00:01:00Z", 1, 0).unwrap();
+        std::fs::set_permissions(&output, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let copy = SnapshotWriter::open_copy(&output).expect("a copy");
+        assert_eq!(mode(&copy.partial), 0o600);
+        let runs: i64 = copy.connection.query_row("SELECT count(*) FROM sync_runs", [], |row| row.get(0)).unwrap();
+        assert_eq!(runs, 1, "the copy holds the output's rows");
     }
 }

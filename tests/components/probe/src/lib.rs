@@ -8,11 +8,14 @@
 //! - `spin`: loops forever (the host's deadline must stop it).
 //! - `allocate`: grows memory until it fails (the host's memory limit must stop it).
 //! - `huge-page`: returns a page with `count` resources (the host must bound what it accepts).
+//! - `upstream` (attack only): reads `target` repeatedly, failing when still throttled (`upstream.rs`).
 //!
 //! With the configuration key `attack` set to a probe's name, every `list-resources` call runs
 //! that probe whatever type it asks for: a hostile connector for a whole sync (`serve` tests).
 
 wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
+
+mod upstream;
 
 use exports::idgov::connector::connector::Guest;
 use idgov::connector::types::{
@@ -154,6 +157,7 @@ impl Guest for Probe {
             }
             "allocate" => Ok(allocate()),
             "huge-page" => Ok(huge_page(&config)),
+            "upstream" => upstream::read_repeatedly(&config),
             other => Err(ConnectorError::Unsupported(format!("no probe {other}"))),
         }
     }

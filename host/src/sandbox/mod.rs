@@ -14,6 +14,7 @@ mod epoch;
 mod guest;
 mod guest_log;
 mod http_hooks;
+mod page_lift;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +27,9 @@ use wasmtime::{Engine, Store};
 
 use crate::outbound::gateway::TenantGateway;
 pub use artifact_cache::{ArtifactCache, CompiledFrom};
-pub use call::{ConnectorCall, PageBudget};
+use call::{CallParts, MeasuredExports};
+pub use call::ConnectorCall;
+pub use page_lift::{PageBudget, TEXT_LIMIT};
 pub use call_stats::{CallStats, CallTimes};
 use epoch::EpochTicker;
 use guest::GuestState;
@@ -49,7 +52,7 @@ mod incremental_bindings {
 }
 
 pub use incremental_bindings::exports::idgov::connector::incremental::{
-    ChangePage, GrantChanges, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
+    ChangePage, GrantChanges, GrantRemoval, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
 };
 
 pub use exports::idgov::connector::connector::{
@@ -63,6 +66,8 @@ pub use idgov::connector::types::{
 /// Limits applied to every call's store.
 #[derive(Clone, Copy, Debug)]
 pub struct SandboxLimits {
+    /// Everything one call may make the host hold: its linear memories and tables summed, and
+    /// what the host buffers for it (see `memory_budget`).
     pub memory_bytes: usize,
     pub table_elements: usize,
     pub instances: usize,
@@ -78,6 +83,24 @@ impl Default for SandboxLimits {
             call_timeout: Duration::from_secs(300),
         }
     }
+}
+
+impl SandboxLimits {
+    /// These limits with a tenant's own settings where it has them.
+    pub fn for_tenant(self, tenant: TenantCallLimits) -> SandboxLimits {
+        SandboxLimits {
+            memory_bytes: tenant.memory_bytes.unwrap_or(self.memory_bytes),
+            call_timeout: tenant.call_timeout.unwrap_or(self.call_timeout),
+            ..self
+        }
+    }
+}
+
+/// A tenant's own per-call limits (`serve`'s tenants file); unset ones are the runtime's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TenantCallLimits {
+    pub memory_bytes: Option<usize>,
+    pub call_timeout: Option<Duration>,
 }
 
 /// How wasmtime finds memory for an instance. Pooling reserves slots once and reuses them;
@@ -117,6 +140,7 @@ pub struct ConnectorRuntime {
     indices: ConnectorComponentIndices,
     /// Set when the component exports `idgov:connector/incremental`.
     incremental: Option<IncrementalIndices>,
+    measured_exports: MeasuredExports,
     limits: SandboxLimits,
     call_slots: Arc<Semaphore>,
     compiled_from: CompiledFrom,
@@ -143,12 +167,14 @@ impl ConnectorRuntime {
             .map_err(|err| anyhow!("the component does not export the idgov:connector world: {err:#}"))?;
         // Optional: a component without it (or with an incompatible one) is synced in full.
         let incremental = IncrementalIndices::new(&instance_pre).ok();
+        let measured_exports = measured_exports(&component, incremental.is_some())?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(ConnectorRuntime {
             engine,
             pre: instance_pre,
             indices,
             incremental,
+            measured_exports,
             limits: options.limits,
             call_slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
             compiled_from,
@@ -186,10 +212,12 @@ impl ConnectorRuntime {
             .await
             .map_err(|_| anyhow!("the connector runtime is shutting down"))?;
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, GuestState::new(gateway, &self.limits));
+        let limits = self.limits.for_tenant(gateway.call_limits());
+        let state = GuestState::new(gateway, &limits).map_err(|refusal| anyhow!("cannot start a call: {refusal}"))?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
-        let deadline = Instant::now() + self.limits.call_timeout;
-        let timeout = self.limits.call_timeout;
+        let deadline = Instant::now() + limits.call_timeout;
+        let timeout = limits.call_timeout;
         // The guest yields to the executor at every tick, so a busy loop cannot hold a worker
         // thread (and with it other tenants' calls); past the deadline it is stopped. Tokio's
         // own yield lets the I/O driver run before the guest resumes: a plain self-wake would
@@ -218,7 +246,8 @@ impl ConnectorRuntime {
             None => None,
         };
         self.stats.record_instantiation(started.elapsed());
-        Ok(ConnectorCall::new(store, bindings, incremental, self.limits, slot, self.stats.clone()))
+        let parts = CallParts { store, instance, bindings, incremental, exports: self.measured_exports };
+        Ok(ConnectorCall::new(parts, limits, slot, self.stats.clone()))
     }
 }
 
@@ -229,6 +258,30 @@ impl Drop for ConnectorRuntime {
             ticker.stop();
         }
     }
+}
+
+const CONNECTOR_INTERFACE: &str = "idgov:connector/connector@0.1.0";
+const INCREMENTAL_INTERFACE: &str = "idgov:connector/incremental@0.1.0";
+
+/// Finds the functions called through `page_lift`'s mirror types; their types are checked
+/// against the mirrors at each call.
+fn measured_exports(component: &Component, incremental: bool) -> anyhow::Result<MeasuredExports> {
+    let missing = |name: &str| anyhow!("the component does not export the idgov:connector world: no {name}");
+    let connector = component.get_export_index(None, CONNECTOR_INTERFACE).ok_or_else(|| missing(CONNECTOR_INTERFACE))?;
+    let function = |name: &str| component.get_export_index(Some(&connector), name).ok_or_else(|| missing(name));
+    let list_changes = match component.get_export_index(None, INCREMENTAL_INTERFACE) {
+        Some(interface) if incremental => component.get_export_index(Some(&interface), "list-changes"),
+        _ => None,
+    };
+    Ok(MeasuredExports {
+        validate_config: function("validate-config")?,
+        list_resources: function("list-resources")?,
+        list_entitlements: function("list-entitlements")?,
+        list_grants: function("list-grants")?,
+        grant: function("grant")?,
+        revoke: function("revoke")?,
+        list_changes,
+    })
 }
 
 fn compile(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<(Component, CompiledFrom)> {

@@ -14,7 +14,7 @@ mod epoch;
 mod guest;
 mod guest_log;
 mod http_hooks;
-mod page_lift;
+mod text_caps;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,9 +27,8 @@ use wasmtime::{Engine, Store};
 
 use crate::outbound::gateway::TenantGateway;
 pub use artifact_cache::{ArtifactCache, CompiledFrom};
-use call::{CallParts, MeasuredExports};
-pub use call::ConnectorCall;
-pub use page_lift::{PageBudget, TEXT_LIMIT};
+pub use call::{ConnectorCall, HOSTCALL_FUEL, PageBudget};
+pub use text_caps::TEXT_LIMIT;
 pub use call_stats::{CallStats, CallTimes};
 use epoch::EpochTicker;
 use guest::GuestState;
@@ -52,7 +51,7 @@ mod incremental_bindings {
 }
 
 pub use incremental_bindings::exports::idgov::connector::incremental::{
-    ChangePage, GrantChanges, GrantRemoval, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
+    ChangePage, GrantChanges, Guest as IncrementalGuest, GuestIndices as IncrementalIndices, TrackedType,
 };
 
 pub use exports::idgov::connector::connector::{
@@ -140,7 +139,6 @@ pub struct ConnectorRuntime {
     indices: ConnectorComponentIndices,
     /// Set when the component exports `idgov:connector/incremental`.
     incremental: Option<IncrementalIndices>,
-    measured_exports: MeasuredExports,
     limits: SandboxLimits,
     call_slots: Arc<Semaphore>,
     compiled_from: CompiledFrom,
@@ -167,14 +165,12 @@ impl ConnectorRuntime {
             .map_err(|err| anyhow!("the component does not export the idgov:connector world: {err:#}"))?;
         // Optional: a component without it (or with an incompatible one) is synced in full.
         let incremental = IncrementalIndices::new(&instance_pre).ok();
-        let measured_exports = measured_exports(&component, incremental.is_some())?;
         let ticker = EpochTicker::start(engine.clone());
         Ok(ConnectorRuntime {
             engine,
             pre: instance_pre,
             indices,
             incremental,
-            measured_exports,
             limits: options.limits,
             call_slots: Arc::new(Semaphore::new(options.max_concurrent_calls.max(1))),
             compiled_from,
@@ -216,6 +212,7 @@ impl ConnectorRuntime {
         let state = GuestState::new(gateway, &limits).map_err(|refusal| anyhow!("cannot start a call: {refusal}"))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
         let deadline = Instant::now() + limits.call_timeout;
         let timeout = limits.call_timeout;
         // The guest yields to the executor at every tick, so a busy loop cannot hold a worker
@@ -246,8 +243,7 @@ impl ConnectorRuntime {
             None => None,
         };
         self.stats.record_instantiation(started.elapsed());
-        let parts = CallParts { store, instance, bindings, incremental, exports: self.measured_exports };
-        Ok(ConnectorCall::new(parts, limits, slot, self.stats.clone()))
+        Ok(ConnectorCall::new(store, bindings, incremental, limits, slot, self.stats.clone()))
     }
 }
 
@@ -258,30 +254,6 @@ impl Drop for ConnectorRuntime {
             ticker.stop();
         }
     }
-}
-
-const CONNECTOR_INTERFACE: &str = "idgov:connector/connector@0.1.0";
-const INCREMENTAL_INTERFACE: &str = "idgov:connector/incremental@0.1.0";
-
-/// Finds the functions called through `page_lift`'s mirror types; their types are checked
-/// against the mirrors at each call.
-fn measured_exports(component: &Component, incremental: bool) -> anyhow::Result<MeasuredExports> {
-    let missing = |name: &str| anyhow!("the component does not export the idgov:connector world: no {name}");
-    let connector = component.get_export_index(None, CONNECTOR_INTERFACE).ok_or_else(|| missing(CONNECTOR_INTERFACE))?;
-    let function = |name: &str| component.get_export_index(Some(&connector), name).ok_or_else(|| missing(name));
-    let list_changes = match component.get_export_index(None, INCREMENTAL_INTERFACE) {
-        Some(interface) if incremental => component.get_export_index(Some(&interface), "list-changes"),
-        _ => None,
-    };
-    Ok(MeasuredExports {
-        validate_config: function("validate-config")?,
-        list_resources: function("list-resources")?,
-        list_entitlements: function("list-entitlements")?,
-        list_grants: function("list-grants")?,
-        grant: function("grant")?,
-        revoke: function("revoke")?,
-        list_changes,
-    })
 }
 
 fn compile(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<(Component, CompiledFrom)> {

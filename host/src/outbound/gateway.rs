@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use http::{HeaderValue, Method};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::OutboundStats;
 use super::pacing::Pacer;
@@ -15,6 +15,8 @@ use super::policy::OutboundPolicy;
 use super::retry::{RetryPolicy, send_with_retry};
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 use crate::credentials::{CredentialError, TokenProvider};
+use crate::memory_budget::TenantBudget;
+use crate::sandbox::TenantCallLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -45,6 +47,17 @@ pub struct TenantGateway {
     /// The first error a guest cannot explain itself (a refused token, a refused origin), kept
     /// so the host reports the real cause instead of the guest's generic transport error.
     first_failure: Mutex<Option<String>>,
+    /// What the tenant's calls may hold together; every sandbox given this gateway charges it.
+    memory_budget: Arc<TenantBudget>,
+    /// The tenant's own per-call limits. They live here because the gateway is the one object
+    /// of a tenant that every one of its calls is given.
+    call_limits: TenantCallLimits,
+}
+
+/// One of the tenant's `max_concurrent_requests`, held from before a request body is buffered
+/// until its answer is back, so a guest cannot make the host buffer more bodies than that.
+pub struct RequestSlot {
+    _permit: OwnedSemaphorePermit,
 }
 
 pub struct GatewaySettings {
@@ -78,7 +91,34 @@ impl TenantGateway {
             pacer: Pacer::new(settings.stats.clone()),
             stats: settings.stats,
             first_failure: Mutex::new(None),
+            memory_budget: Arc::new(TenantBudget::default()),
+            call_limits: TenantCallLimits::default(),
         }
+    }
+
+    /// The same gateway with the tenant's own memory budget and per-call limits.
+    pub fn with_sandbox_limits(mut self, memory_budget: Arc<TenantBudget>, call_limits: TenantCallLimits) -> Self {
+        self.memory_budget = memory_budget;
+        self.call_limits = call_limits;
+        self
+    }
+
+    pub fn memory_budget(&self) -> &Arc<TenantBudget> {
+        &self.memory_budget
+    }
+
+    pub fn call_limits(&self) -> TenantCallLimits {
+        self.call_limits
+    }
+
+    /// Waits for one of the tenant's request slots.
+    pub async fn request_slot(&self) -> Result<RequestSlot, GatewayError> {
+        self.concurrency
+            .clone()
+            .acquire_owned()
+            .await
+            .map(|permit| RequestSlot { _permit: permit })
+            .map_err(|_| GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into())))
     }
 
     /// The same gateway with the tenant's own caps instead of the defaults.
@@ -123,7 +163,17 @@ impl TenantGateway {
         }
     }
 
-    pub async fn send(&self, mut request: BufferedRequest) -> Result<BufferedResponse, GatewayError> {
+    pub async fn send(&self, request: BufferedRequest) -> Result<BufferedResponse, GatewayError> {
+        let slot = self.request_slot().await?;
+        self.send_in_slot(request, slot).await
+    }
+
+    /// Sends a request whose slot was taken before its body was buffered.
+    pub async fn send_in_slot(
+        &self,
+        mut request: BufferedRequest,
+        _slot: RequestSlot,
+    ) -> Result<BufferedResponse, GatewayError> {
         let result = self.send_checked(&mut request).await;
         if let Err(error) = &result {
             match error {
@@ -160,11 +210,6 @@ impl TenantGateway {
             let header: HeaderValue = tokens.authorization(scope).await?;
             request.headers.insert(http::header::AUTHORIZATION, header);
         }
-        let _permit = self
-            .concurrency
-            .acquire()
-            .await
-            .map_err(|_| GatewayError::Transport(TransportError::Protocol("outbound gateway closed".into())))?;
         Ok(send_with_retry(&self.transport, request, self.retry, &self.stats, Some(&self.pacer)).await?)
     }
 }

@@ -1,7 +1,8 @@
 //! One instance for one call. A trap (deadline, memory, a bug in the guest) becomes an `anyhow`
-//! error that names the call; the component's own errors stay `ConnectorError`s. Pages larger
-//! than the host accepts are refused as errors too, so a component cannot make the host store
-//! or hold unbounded results.
+//! error that names the call; the component's own errors stay `ConnectorError`s. A call whose
+//! memory budget refused a charge fails with that refusal, whatever the guest made of it. Pages
+//! larger than the host accepts are refused as errors too, and their notices and errors cut, so
+//! a component cannot make the host store or hold unbounded results.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use wasmtime::Store;
 
 use super::call_stats::{CallStats, with_cpu_time};
 use super::guest::GuestState;
+use super::text_caps::Capped as _;
 use super::{
     ChangePage, ConfigValue, ConnectorComponent, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
     IncrementalGuest, ProvisionResult, Resource, ResourcePage, ResourceRef, SandboxLimits, TrackedType,
@@ -48,6 +50,14 @@ impl PageBudget {
     }
 }
 
+/// What the host copies out of the sandbox for one result (or one call from the guest into the
+/// host) at most: wasmtime's hostcall fuel, spent per byte of text and per element of a list as
+/// the result is lifted, before the host can look at it. A page within `PageBudget::DEFAULT`
+/// fits (its text, and each item's host representation, a few hundred bytes); elements that
+/// alias one string in guest memory spend it again for each copy, so they cannot make the host
+/// allocate without bound.
+pub const HOSTCALL_FUEL: usize = PageBudget::DEFAULT.max_bytes + PageBudget::DEFAULT.max_items * 512;
+
 pub struct ConnectorCall {
     store: Store<GuestState>,
     bindings: ConnectorComponent,
@@ -78,12 +88,31 @@ macro_rules! guest_call {
         let outcome = tokio::time::timeout($self.timeout, call).await;
         let cpu = outcome.as_ref().map_or(Duration::ZERO, |(_, cpu)| *cpu);
         $self.stats.record_call(cpu, $self.store.data().gateway_wait());
+        // A refused charge is the cause of whatever followed: a trap, or an error the guest
+        // was given and may have swallowed.
+        if let Some(refusal) = $self.store.data().budget().refusal() {
+            return Err(anyhow!("the connector failed in {}: {refusal}", $what));
+        }
         match outcome.map(|(value, _)| value) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(trap)) => Err(anyhow!("the connector failed in {}: {trap:#}", $what)),
+            Ok(Ok(value)) => Ok(value.capped()),
+            Ok(Err(trap)) => Err(anyhow!("the connector failed in {}: {}", $what, explained(trap))),
             Err(_) => Err(anyhow!("the connector did not finish {} within {:?} and was stopped", $what, $self.timeout)),
         }
     }};
+}
+
+/// A trap's message, and for the one wasmtime raises when a result is larger than the store's
+/// hostcall fuel, which limit that is (wasmtime's own text does not say).
+fn explained(trap: wasmtime::Error) -> String {
+    let message = format!("{trap:#}");
+    if message.contains("fuel allocated for hostcalls has been exhausted") {
+        format!(
+            "{message} (the host copies at most {} MiB of one result out of the sandbox; a connector must page larger results)",
+            HOSTCALL_FUEL / (1024 * 1024)
+        )
+    } else {
+        message
+    }
 }
 
 fn resource_bytes(resource: &Resource) -> usize {

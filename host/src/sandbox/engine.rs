@@ -10,8 +10,8 @@ use super::{InstanceAllocator, RuntimeOptions};
 /// for wasm32-wasip2 has a handful of core modules (the program, the WASI adapter, shims); the
 /// margin leaves room for other connectors.
 const CORE_INSTANCES_PER_CALL: u32 = 16;
-const MEMORIES_PER_CALL: u32 = 4;
-const TABLES_PER_CALL: u32 = 8;
+pub(super) const MEMORIES_PER_CALL: usize = 4;
+pub(super) const TABLES_PER_CALL: usize = 8;
 
 pub fn build(options: &RuntimeOptions) -> anyhow::Result<Engine> {
     let mut config = Config::new();
@@ -34,12 +34,12 @@ fn pooling(options: &RuntimeOptions) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(calls)
         .total_core_instances(calls.saturating_mul(CORE_INSTANCES_PER_CALL))
-        .total_memories(calls.saturating_mul(MEMORIES_PER_CALL))
-        .total_tables(calls.saturating_mul(TABLES_PER_CALL))
+        .total_memories(calls.saturating_mul(MEMORIES_PER_CALL as u32))
+        .total_tables(calls.saturating_mul(TABLES_PER_CALL as u32))
         .total_stacks(calls)
         .max_core_instances_per_component(CORE_INSTANCES_PER_CALL)
-        .max_memories_per_component(MEMORIES_PER_CALL)
-        .max_tables_per_component(TABLES_PER_CALL)
+        .max_memories_per_component(MEMORIES_PER_CALL as u32)
+        .max_tables_per_component(TABLES_PER_CALL as u32)
         .max_memory_size(options.limits.memory_bytes)
         .table_elements(options.limits.table_elements);
     pool

@@ -9,8 +9,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::SandboxLimits;
+use super::engine::{MEMORIES_PER_CALL, TABLES_PER_CALL};
 use super::guest_log::GuestLog;
 use super::http_hooks::GuestHttpHooks;
+use crate::memory_budget::{BudgetExceeded, CallBudget, Charge};
 use crate::outbound::gateway::TenantGateway;
 
 pub struct GuestState {
@@ -19,25 +21,50 @@ pub struct GuestState {
     table: ResourceTable,
     hooks: GuestHttpHooks,
     limiter: CallLimiter,
+    budget: Arc<CallBudget>,
+    /// The most the call's header tables can hold, charged up front: wasi-http allocates them
+    /// without asking the embedder, so they are bounded by count and size instead.
+    _header_tables: Charge,
 }
 
+/// Handles (requests, bodies, streams, header tables, pollables) one call may hold at once.
+/// An HTTP request through `waki` needs about ten; a page of the Azure connector, a few requests.
+pub const RESOURCE_TABLE_CAPACITY: usize = 256;
+/// The largest header table a guest may build, in wasi-http's own measure (names and values
+/// plus their in-memory overhead). Azure requests carry a few short headers.
+pub const FIELD_SIZE_LIMIT: usize = 16 * 1024;
+
 impl GuestState {
-    pub fn new(gateway: Arc<TenantGateway>, limits: &SandboxLimits) -> Self {
-        GuestState {
+    pub fn new(gateway: Arc<TenantGateway>, limits: &SandboxLimits) -> Result<Self, BudgetExceeded> {
+        let budget = CallBudget::new(limits.memory_bytes, gateway.memory_budget().clone());
+        let header_tables = budget.charge(RESOURCE_TABLE_CAPACITY * FIELD_SIZE_LIMIT, "header tables (reserved)")?;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(RESOURCE_TABLE_CAPACITY);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
+        Ok(GuestState {
             wasi: WasiCtx::builder().stderr(GuestLog::default()).build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: GuestHttpHooks::new(gateway),
+            http,
+            table,
+            hooks: GuestHttpHooks::new(gateway, budget.clone()),
             limiter: CallLimiter {
-                memory_bytes: limits.memory_bytes,
+                memory: budget.empty_charge(),
+                tables: budget.empty_charge(),
                 table_elements: limits.table_elements,
                 instances: limits.instances,
             },
-        }
+            budget,
+            _header_tables: header_tables,
+        })
     }
 
     pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
+    }
+
+    /// What this call holds, and the first charge it was refused.
+    pub fn budget(&self) -> &Arc<CallBudget> {
+        &self.budget
     }
 
     /// How long this call has waited on the gateway so far.
@@ -61,47 +88,51 @@ impl WasiHttpView for GuestState {
 /// Stops a call that grows past its limits with a trap naming the limit. A refused growth that
 /// the guest sees as "out of memory" would end in an opaque `unreachable` trap (Rust aborts on
 /// allocation failure), so the host traps first and says why.
+///
+/// wasmtime asks about each memory and table on its own; every growth is charged to the call's
+/// budget, so the limit is on all of them together, and their number is capped as well.
 struct CallLimiter {
-    memory_bytes: usize,
+    memory: Charge,
+    tables: Charge,
     table_elements: usize,
     instances: usize,
 }
 
-const MIB: usize = 1024 * 1024;
+/// What the host spends per table element (a pointer, or a pointer-sized reference).
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            wasmtime::bail!(
-                "the connector tried to grow its memory to {} MiB, past the limit of {} MiB per call",
-                desired.div_ceil(MIB),
-                self.memory_bytes / MIB
-            );
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
         }
-        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+        self.memory.grow(desired.saturating_sub(current), "growing linear memory")?;
+        Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.table_elements {
             wasmtime::bail!(
                 "the connector tried to grow a table to {desired} elements, past the limit of {} per call",
                 self.table_elements
             );
         }
-        Ok(maximum.is_none_or(|maximum| desired <= maximum))
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
+        self.tables.grow(desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES), "growing a table")?;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
         self.instances
     }
 
-    // A component's core instances each bring at most a few tables and memories, so the
-    // instance count bounds them too.
     fn tables(&self) -> usize {
-        self.instances
+        TABLES_PER_CALL
     }
 
     fn memories(&self) -> usize {
-        self.instances
+        MEMORIES_PER_CALL
     }
 }

@@ -4,24 +4,27 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use http::HeaderName;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
 };
 
 use super::call_stats::GatewayWait;
+use crate::memory_budget::{BudgetExceeded, CallBudget, Charge};
 use crate::outbound::gateway::{GatewayError, TenantGateway};
 use crate::outbound::transport::{BufferedRequest, TransportError};
 
 pub struct GuestHttpHooks {
     gateway: Arc<TenantGateway>,
+    budget: Arc<CallBudget>,
     waited: GatewayWait,
 }
 
 impl GuestHttpHooks {
-    pub fn new(gateway: Arc<TenantGateway>) -> Self {
-        GuestHttpHooks { gateway, waited: GatewayWait::default() }
+    pub fn new(gateway: Arc<TenantGateway>, budget: Arc<CallBudget>) -> Self {
+        GuestHttpHooks { gateway, budget, waited: GatewayWait::default() }
     }
 
     /// How long this call's requests have waited on the gateway so far.
@@ -58,22 +61,22 @@ impl WasiHttpHooks for GuestHttpHooks {
             > + Send,
     > {
         let gateway = self.gateway.clone();
+        let budget = self.budget.clone();
         let waited = self.waited.clone();
         Box::new(async move {
             let started = Instant::now();
+            // The slot comes first: without it, every request the guest opens could have the
+            // host buffer its body at once.
+            let slot = gateway.request_slot().await.map_err(error_for_guest)?;
             let (parts, body) = request.into_parts();
-            let max = gateway.max_request_bytes();
-            let body = Limited::new(body, max)
-                .collect()
-                .await
-                .map_err(|_| HttpError::HttpRequestBodySize(Some(max as u64)))?
-                .to_bytes();
+            let (body, _body_charge) = buffer_request_body(body, gateway.max_request_bytes(), &budget).await?;
             let buffered = BufferedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body };
-            let response = gateway.send(buffered).await;
+            let response = gateway.send_in_slot(buffered, slot).await;
             waited.add(started.elapsed());
             let response = response.map_err(error_for_guest)?;
+            let body = charged_answer(response.body, &response.headers, &budget).map_err(budget_error)?;
             let mut answer = http::Response::new(
-                Full::new(response.body).map_err(|never: std::convert::Infallible| match never {}).boxed_unsync(),
+                Full::new(body).map_err(|never: std::convert::Infallible| match never {}).boxed_unsync(),
             );
             *answer.status_mut() = response.status;
             *answer.headers_mut() = response.headers;
@@ -81,6 +84,51 @@ impl WasiHttpHooks for GuestHttpHooks {
             Ok((answer, done))
         })
     }
+}
+
+/// Reads a guest's request body, charging each chunk to the call before keeping it. The charge
+/// is held until the request is answered.
+async fn buffer_request_body(
+    mut body: WasiBody,
+    max: usize,
+    budget: &Arc<CallBudget>,
+) -> Result<(Bytes, Charge), HttpError> {
+    let mut charge = budget.empty_charge();
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame?.into_data() else { continue };
+        if buffer.len() + chunk.len() > max {
+            return Err(HttpError::HttpRequestBodySize(Some(max as u64)));
+        }
+        charge.grow(chunk.len(), "a request body being buffered").map_err(budget_error)?;
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok((buffer.freeze(), charge))
+}
+
+/// An answer's bytes, charged to the call until the last of them is gone: the guest may read
+/// them slowly, or never, while holding the response.
+fn charged_answer(body: Bytes, headers: &http::HeaderMap, budget: &Arc<CallBudget>) -> Result<Bytes, BudgetExceeded> {
+    let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    let charge = budget.charge(body.len() + header_bytes, "an answer held until the connector reads it")?;
+    Ok(Bytes::from_owner(ChargedBytes { bytes: body, _charge: charge }))
+}
+
+struct ChargedBytes {
+    bytes: Bytes,
+    _charge: Charge,
+}
+
+impl AsRef<[u8]> for ChargedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The guest is told its request failed; the call itself fails with the refusal afterwards
+/// (`ConnectorCall` checks the budget), whatever the guest does with this error.
+fn budget_error(refusal: BudgetExceeded) -> HttpError {
+    HttpError::InternalError(Some(refusal.to_string()))
 }
 
 fn error_for_guest(error: GatewayError) -> HttpError {

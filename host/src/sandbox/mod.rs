@@ -14,6 +14,7 @@ mod epoch;
 mod guest;
 mod guest_log;
 mod http_hooks;
+mod text_caps;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use wasmtime::{Engine, Store};
 
 use crate::outbound::gateway::TenantGateway;
 pub use artifact_cache::{ArtifactCache, CompiledFrom};
-pub use call::{ConnectorCall, PageBudget};
+pub use call::{ConnectorCall, HOSTCALL_FUEL, PageBudget};
+pub use text_caps::TEXT_LIMIT;
 pub use call_stats::{CallStats, CallTimes};
 use epoch::EpochTicker;
 use guest::GuestState;
@@ -63,6 +65,8 @@ pub use idgov::connector::types::{
 /// Limits applied to every call's store.
 #[derive(Clone, Copy, Debug)]
 pub struct SandboxLimits {
+    /// Everything one call may make the host hold: its linear memories and tables summed, and
+    /// what the host buffers for it (see `memory_budget`).
     pub memory_bytes: usize,
     pub table_elements: usize,
     pub instances: usize,
@@ -78,6 +82,24 @@ impl Default for SandboxLimits {
             call_timeout: Duration::from_secs(300),
         }
     }
+}
+
+impl SandboxLimits {
+    /// These limits with a tenant's own settings where it has them.
+    pub fn for_tenant(self, tenant: TenantCallLimits) -> SandboxLimits {
+        SandboxLimits {
+            memory_bytes: tenant.memory_bytes.unwrap_or(self.memory_bytes),
+            call_timeout: tenant.call_timeout.unwrap_or(self.call_timeout),
+            ..self
+        }
+    }
+}
+
+/// A tenant's own per-call limits (`serve`'s tenants file); unset ones are the runtime's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TenantCallLimits {
+    pub memory_bytes: Option<usize>,
+    pub call_timeout: Option<Duration>,
 }
 
 /// How wasmtime finds memory for an instance. Pooling reserves slots once and reuses them;
@@ -186,10 +208,13 @@ impl ConnectorRuntime {
             .await
             .map_err(|_| anyhow!("the connector runtime is shutting down"))?;
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, GuestState::new(gateway, &self.limits));
+        let limits = self.limits.for_tenant(gateway.call_limits());
+        let state = GuestState::new(gateway, &limits).map_err(|refusal| anyhow!("cannot start a call: {refusal}"))?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
-        let deadline = Instant::now() + self.limits.call_timeout;
-        let timeout = self.limits.call_timeout;
+        store.set_hostcall_fuel(HOSTCALL_FUEL);
+        let deadline = Instant::now() + limits.call_timeout;
+        let timeout = limits.call_timeout;
         // The guest yields to the executor at every tick, so a busy loop cannot hold a worker
         // thread (and with it other tenants' calls); past the deadline it is stopped. Tokio's
         // own yield lets the I/O driver run before the guest resumes: a plain self-wake would
@@ -218,7 +243,7 @@ impl ConnectorRuntime {
             None => None,
         };
         self.stats.record_instantiation(started.elapsed());
-        Ok(ConnectorCall::new(store, bindings, incremental, self.limits, slot, self.stats.clone()))
+        Ok(ConnectorCall::new(store, bindings, incremental, limits, slot, self.stats.clone()))
     }
 }
 

@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use super::secrets::{CredentialSources, ValueSource};
 use crate::cloud::{AzureCloud, AzureEndpoints, EndpointOverrides, parse_base_url};
+use crate::memory_budget::{DEFAULT_TENANT_BUDGET_BYTES, MIB};
 use crate::outbound::gateway::OutboundCaps;
-use crate::sandbox::ConfigValue;
+use crate::sandbox::{ConfigValue, TenantCallLimits};
 
 /// Keys of the connector configuration the host sets itself from the tenant's settings.
 const HOST_SET_OPTIONS: [&str; 7] =
@@ -40,6 +41,16 @@ pub struct TenantConfig {
     /// Extra connector configuration (e.g. `rbac-role-catalogue = "all"`).
     pub connector_options: Vec<ConfigValue>,
     pub caps: OutboundCaps,
+    pub sandbox: TenantSandbox,
+}
+
+/// What the tenant's sandboxed calls may use.
+#[derive(Clone, Copy, Debug)]
+pub struct TenantSandbox {
+    /// Per call; unset parts are `serve`'s flags (`--call-memory-mib`, `--call-timeout`).
+    pub call_limits: TenantCallLimits,
+    /// Everything all the tenant's calls hold at once.
+    pub memory_budget_bytes: usize,
 }
 
 #[derive(Deserialize, Default)]
@@ -54,6 +65,9 @@ struct Defaults {
     page_size: Option<u16>,
     max_concurrent_requests: Option<usize>,
     max_response_mib: Option<usize>,
+    call_memory_mib: Option<usize>,
+    call_deadline: Option<String>,
+    memory_budget_mib: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +86,9 @@ struct TenantEntry {
     page_size: Option<u16>,
     max_concurrent_requests: Option<usize>,
     max_response_mib: Option<usize>,
+    call_memory_mib: Option<usize>,
+    call_deadline: Option<String>,
+    memory_budget_mib: Option<usize>,
     component: Option<PathBuf>,
     #[serde(default)]
     connector_options: BTreeMap<String, String>,
@@ -94,6 +111,9 @@ struct CredentialEntry {
 const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 16;
 const DEFAULT_MAX_RESPONSE_MIB: usize = 64;
+/// A 32-bit guest cannot address more than 4 GiB, and the pooling allocator reserves address
+/// space for the largest limit in every slot.
+const MAX_CALL_MEMORY_MIB: usize = 4096;
 
 /// Reads and validates the tenants file. Relative paths in it (components, secret files) are
 /// taken from the file's directory.
@@ -147,6 +167,7 @@ fn tenant_config(entry: toml::Value, defaults: &Defaults, base: &Path) -> anyhow
     }
     let entry: TenantEntry = entry.try_into().map_err(|error| anyhow!("{error}"))?;
     validate_id(&entry.id)?;
+    let sandbox = tenant_sandbox(&entry, defaults)?;
     let interval_text = entry.sync_interval.as_deref().or(defaults.sync_interval.as_deref());
     let sync_interval = match interval_text {
         Some(text) => parse_interval(text)?,
@@ -179,6 +200,7 @@ fn tenant_config(entry: toml::Value, defaults: &Defaults, base: &Path) -> anyhow
             * 1024,
     };
     Ok(TenantConfig {
+        sandbox,
         sync_interval,
         provisioning: entry.provisioning.or(defaults.provisioning).unwrap_or(false),
         mailbox_settings: entry.mailbox_settings.or(defaults.mailbox_settings).unwrap_or(false),
@@ -191,6 +213,35 @@ fn tenant_config(entry: toml::Value, defaults: &Defaults, base: &Path) -> anyhow
         connector_options: connector_options(entry.connector_options)?,
         caps,
         id: entry.id,
+    })
+}
+
+fn tenant_sandbox(entry: &TenantEntry, defaults: &Defaults) -> anyhow::Result<TenantSandbox> {
+    let call_memory_mib = entry.call_memory_mib.or(defaults.call_memory_mib);
+    match call_memory_mib {
+        Some(0) => bail!("call_memory_mib must be at least 1"),
+        Some(mib) if mib > MAX_CALL_MEMORY_MIB => {
+            bail!("call_memory_mib {mib} is more than a call can address: use at most {MAX_CALL_MEMORY_MIB}")
+        }
+        _ => {}
+    }
+    let call_deadline = match entry.call_deadline.as_deref().or(defaults.call_deadline.as_deref()) {
+        Some(text) => Some(humantime::parse_duration(text).map_err(|error| {
+            anyhow!("call_deadline {text:?} is not a duration ({error}): write it like \"5m\" or \"90s\"")
+        })?),
+        None => None,
+    };
+    if call_deadline.is_some_and(|deadline| deadline.is_zero()) {
+        bail!("call_deadline must be longer than zero: write it like \"5m\" or \"90s\"");
+    }
+    let memory_budget_mib = positive(
+        "memory_budget_mib",
+        entry.memory_budget_mib.or(defaults.memory_budget_mib),
+        DEFAULT_TENANT_BUDGET_BYTES / MIB,
+    )?;
+    Ok(TenantSandbox {
+        call_limits: TenantCallLimits { memory_bytes: call_memory_mib.map(|mib| mib * MIB), call_timeout: call_deadline },
+        memory_budget_bytes: memory_budget_mib.saturating_mul(MIB),
     })
 }
 

@@ -100,3 +100,25 @@ fn a_bad_interval_says_how_to_write_one() {
     let error = parse_error(&MINIMAL.replace("id = \"contoso\"", "id = \"contoso\"\nsync_interval = \"often\""));
     assert!(error.contains("sync_interval") && error.contains("\"6h\""), "{error}");
 }
+
+#[test]
+fn call_limits_and_the_memory_budget_are_per_tenant_with_defaults() {
+    let text = format!(
+        "[defaults]\ncall_deadline = \"90s\"\n{MINIMAL}\
+         [[tenant]]\nid = \"fabrikam\"\ncall_memory_mib = 64\ncall_deadline = \"20s\"\nmemory_budget_mib = 200\n\
+         [tenant.credentials]\nclient_id = \"c\"\ntenant_id = \"t\"\nclient_secret_env = \"S\"\n"
+    );
+    let tenants = parse(&text, Path::new("/etc/connector-host")).unwrap();
+    assert_eq!(tenants[0].sandbox.call_limits.memory_bytes, None, "unset: serve's --call-memory-mib");
+    assert_eq!(tenants[0].sandbox.call_limits.call_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(tenants[0].sandbox.memory_budget_bytes, 1024 * 1024 * 1024);
+    assert_eq!(tenants[1].sandbox.call_limits.memory_bytes, Some(64 * 1024 * 1024));
+    assert_eq!(tenants[1].sandbox.call_limits.call_timeout, Some(Duration::from_secs(20)));
+    assert_eq!(tenants[1].sandbox.memory_budget_bytes, 200 * 1024 * 1024);
+}
+
+#[test]
+fn a_call_memory_limit_no_guest_can_address_is_refused() {
+    let text = MINIMAL.replace("id = \"contoso\"", "id = \"contoso\"\ncall_memory_mib = 100000");
+    assert!(parse_error(&text).contains("call_memory_mib 100000 is more than a call can address"), "{}", parse_error(&text));
+}

@@ -28,7 +28,8 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::RunArgs;
 use crate::outbound::transport::{HttpTransport, TransportLimits};
-use crate::sandbox::{InstanceAllocator, RuntimeOptions, SandboxLimits};
+use crate::memory_budget::MIB;
+use crate::sandbox::{InstanceAllocator, RuntimeOptions, SandboxLimits, TenantCallLimits};
 use ops_listener::ListenerLimits;
 use ops_token::{OPERATOR_TOKEN, OpsCredentials, OpsToken, READ_TOKEN};
 use service::{Service, ServiceParts};
@@ -74,6 +75,11 @@ pub struct ServeArgs {
     /// The wall-clock limit of one call into the connector.
     #[arg(long, env = "CONNECTOR_HOST_CALL_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,
+    /// What one call into the connector may hold, in MiB: its memories and tables, and what the
+    /// host buffers for it. A tenant's `call_memory_mib` overrides it.
+    #[arg(long, env = "CONNECTOR_HOST_CALL_MEMORY_MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub call_memory_mib: u16,
     /// How sandbox memory is allocated; on-demand where the address space is limited.
     #[arg(long, env = "CONNECTOR_HOST_INSTANCE_ALLOCATOR", value_enum, default_value = "pooling")]
     pub instance_allocator: InstanceAllocator,
@@ -84,7 +90,16 @@ pub struct ServeArgs {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut termination = Termination::watch()?;
     let shard = Shard::parse(&args.shard_index, args.shard_count)?;
-    let all_tenants = config::load(&args.config)?;
+    let mut all_tenants = config::load(&args.config)?;
+    let call_defaults = TenantCallLimits {
+        memory_bytes: Some(usize::from(args.call_memory_mib) * MIB),
+        call_timeout: Some(args.call_timeout),
+    };
+    for tenant in &mut all_tenants {
+        let limits = &mut tenant.sandbox.call_limits;
+        limits.memory_bytes = limits.memory_bytes.or(call_defaults.memory_bytes);
+        limits.call_timeout = limits.call_timeout.or(call_defaults.call_timeout);
+    }
     let all_tenant_ids = all_tenants.iter().map(|tenant| tenant.id.clone()).collect();
     let tenants: Vec<_> = all_tenants.into_iter().filter(|tenant| shard.owns(&tenant.id)).collect();
     let ops_credentials = OpsCredentials::new(
@@ -102,8 +117,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}: check --data-dir", args.data_dir.display()))?;
     let workers = usize::from(args.run.workers);
     let max_concurrent_syncs = usize::from(args.max_concurrent_syncs);
+    // Each call is held to its tenant's limit; the pool's slots must fit the largest.
+    let largest_call_memory = tenants
+        .iter()
+        .filter_map(|tenant| tenant.sandbox.call_limits.memory_bytes)
+        .chain(call_defaults.memory_bytes)
+        .max()
+        .unwrap_or(SandboxLimits::default().memory_bytes);
     let runtime_options = RuntimeOptions {
-        limits: SandboxLimits { call_timeout: args.call_timeout, ..SandboxLimits::default() },
+        limits: SandboxLimits {
+            call_timeout: args.call_timeout,
+            memory_bytes: largest_call_memory,
+            ..SandboxLimits::default()
+        },
         allocator: args.instance_allocator,
         // Every running sync has at most `workers` calls in flight; the margin serves grants.
         max_concurrent_calls: max_concurrent_syncs * workers + 4,

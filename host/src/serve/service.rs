@@ -15,6 +15,7 @@ use super::shard::Shard;
 use super::status::TenantRecord;
 use crate::cli::RunArgs;
 use crate::component::AZURE_CONNECTOR;
+use crate::memory_budget::TenantBudget;
 use crate::outbound::OutboundStats;
 use crate::outbound::transport::HttpTransport;
 use crate::provision::{Change, ChangeReport, ProvisioningContext, apply};
@@ -31,6 +32,8 @@ pub struct LoadedConnector {
 /// One tenant: its configuration, what is known about it, and a way to ask for a sync now.
 pub struct TenantSlot {
     pub config: TenantConfig,
+    /// Charged by every call of the tenant's syncs and grants, so they share one budget.
+    pub memory_budget: Arc<TenantBudget>,
     pub record: Mutex<TenantRecord>,
     pub trigger: Notify,
 }
@@ -79,7 +82,9 @@ impl Service {
             .tenants
             .into_iter()
             .map(|config| {
-                let slot = TenantSlot { config, record: Mutex::new(TenantRecord::new()), trigger: Notify::new() };
+                let memory_budget = TenantBudget::new(format!("tenant {}", config.id), config.sandbox.memory_budget_bytes);
+                let slot =
+                    TenantSlot { config, memory_budget, record: Mutex::new(TenantRecord::new()), trigger: Notify::new() };
                 (slot.config.id.clone(), Arc::new(slot))
             })
             .collect();
@@ -189,7 +194,8 @@ impl Service {
         let connector_config = Self::connector_config(&settings, config);
         let gateway = settings
             .gateway(&connector.metadata, &connector_config, self.transport.clone(), stats)?
-            .with_caps(config.caps);
+            .with_caps(config.caps)
+            .with_sandbox_limits(slot.memory_budget.clone(), config.sandbox.call_limits);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
             crate::store::create_private_dir(directory)
@@ -226,7 +232,8 @@ impl Service {
                 self.transport.clone(),
                 Arc::new(OutboundStats::default()),
             )?
-            .with_caps(config.caps);
+            .with_caps(config.caps)
+            .with_sandbox_limits(slot.memory_budget.clone(), config.sandbox.call_limits);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
             crate::store::create_private_dir(directory)

@@ -85,7 +85,7 @@ impl WasiHttpHooks for GuestHttpHooks {
 
 fn error_for_guest(error: GatewayError) -> HttpError {
     match error {
-        GatewayError::OriginNotAllowed(_) | GatewayError::WriteWhileProvisioningOff { .. } => {
+        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => {
             HttpError::HttpRequestDenied
         }
         GatewayError::RequestTooLarge(max) => HttpError::HttpRequestBodySize(Some(max as u64)),

@@ -187,9 +187,7 @@ impl Service {
         let connector = self.connector_for(config)?;
         let settings = Self::settings_of(config)?;
         let connector_config = Self::connector_config(&settings, config);
-        let gateway = settings
-            .gateway(&connector.metadata, &connector_config, self.transport.clone(), stats)?
-            .with_caps(config.caps);
+        let gateway = settings.read_gateway(&connector.metadata, self.transport.clone(), stats)?.with_caps(config.caps);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
             std::fs::create_dir_all(directory)
@@ -197,6 +195,7 @@ impl Service {
         }
         SyncJob {
             runtime: connector.runtime.clone(),
+            metadata: connector.metadata.clone(),
             gateway: Arc::new(gateway),
             config: connector_config,
             output,
@@ -218,12 +217,7 @@ impl Service {
         let settings = Self::settings_of(config)?;
         let connector_config = Self::connector_config(&settings, config);
         let gateway = settings
-            .gateway(
-                &connector.metadata,
-                &connector_config,
-                self.transport.clone(),
-                Arc::new(OutboundStats::default()),
-            )?
+            .provisioning_gateway(&connector.metadata, self.transport.clone(), Arc::new(OutboundStats::default()))?
             .with_caps(config.caps);
         let output = slot.snapshot_path(&self.data_dir);
         if let Some(directory) = output.parent() {
@@ -233,7 +227,6 @@ impl Service {
         let context = ProvisioningContext {
             runtime: &connector.runtime,
             gateway: Arc::new(gateway),
-            metadata: &connector.metadata,
             config: &connector_config,
         };
         apply(&settings, &context, &output, change).await

@@ -186,3 +186,96 @@ fn credentials_from(args: &AzureArgs) -> anyhow::Result<ClientCredentials> {
     check_tenant_id(tenant_id).map_err(|err| anyhow::anyhow!("--azure-tenant-id (BATON_AZURE_TENANT_ID): {err}"))?;
     Ok(ClientCredentials { tenant_id: tenant_id.clone(), client_id: client_id.clone(), client_secret: secret.clone() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::AzureCloud;
+    use crate::credentials::Secret;
+    use crate::outbound::transport::TransportLimits;
+    use crate::sandbox::Endpoint;
+
+    fn asking_for(names: &[&str]) -> ConnectorMetadata {
+        ConnectorMetadata {
+            name: "test".into(),
+            version: "1".into(),
+            description: String::new(),
+            resource_types: vec![],
+            config_fields: vec![],
+            endpoints: names
+                .iter()
+                .map(|name| Endpoint { name: (*name).into(), description: format!("{name} things") })
+                .collect(),
+        }
+    }
+
+    fn settings(provisioning: bool) -> TenantSettings {
+        let overrides = EndpointOverrides { graph: Some("http://127.0.0.1:8081".into()), ..Default::default() };
+        TenantSettings {
+            credentials: ClientCredentials {
+                tenant_id: "contoso.onmicrosoft.com".into(),
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+            },
+            endpoints: AzureEndpoints::resolve(AzureCloud::Usgov, &overrides).unwrap(),
+            mailbox_settings: false,
+            skip_ad_groups: false,
+            page_size: 999,
+            provisioning,
+        }
+    }
+
+    #[test]
+    fn the_allow_list_holds_the_operators_origins_and_the_clouds_scopes_only() {
+        let endpoints = settings(false).endpoints;
+        let policy = policy_for(&asking_for(&["graph", "arm"]), &endpoints).unwrap();
+        let origins: Vec<String> = policy.origins().map(ToString::to_string).collect();
+        assert_eq!(origins, ["http://127.0.0.1:8081", "https://management.usgovcloudapi.net:443"]);
+        assert_eq!(
+            policy.token_scopes(),
+            ["https://graph.microsoft.us/.default", "https://management.usgovcloudapi.net/.default"]
+        );
+        assert_eq!(policy.access(), Access::ReadOnly);
+    }
+
+    #[test]
+    fn an_endpoint_the_host_does_not_know_refuses_the_connector_naming_it() {
+        let endpoints = settings(false).endpoints;
+        let error = policy_for(&asking_for(&["graph", "keyvault"]), &endpoints).unwrap_err().to_string();
+        assert!(error.contains("\"keyvault\" (\"keyvault things\")"), "{error}");
+        assert!(error.contains("\"graph\" (Microsoft Graph) and \"arm\" (Azure Resource Manager)"), "{error}");
+    }
+
+    #[test]
+    fn two_endpoints_at_one_origin_with_different_tokens_are_refused() {
+        let overrides = EndpointOverrides {
+            graph: Some("https://proxy.example/graph".into()),
+            arm: Some("https://proxy.example/arm".into()),
+            ..Default::default()
+        };
+        let endpoints = AzureEndpoints::resolve(AzureCloud::Public, &overrides).unwrap();
+        let error = policy_for(&asking_for(&["graph", "arm"]), &endpoints).unwrap_err().to_string();
+        assert!(error.contains("both at https://proxy.example:443"), "{error}");
+    }
+
+    #[test]
+    fn the_connector_gets_base_urls_and_no_scope() {
+        let config = settings(false).connector_config();
+        let keys: Vec<&str> = config.iter().map(|value| value.key.as_str()).collect();
+        assert_eq!(keys, ["graph-url", "arm-url", "mailbox-settings", "skip-ad-groups", "page-size"]);
+        assert_eq!(config[0].value, "http://127.0.0.1:8081");
+    }
+
+    #[test]
+    fn only_a_tenant_with_provisioning_on_gets_a_gateway_that_may_write() {
+        let transport = HttpTransport::new(TransportLimits::default()).unwrap();
+        let metadata = asking_for(&["graph"]);
+        let stats = || Arc::new(OutboundStats::default());
+        let refused = settings(false).provisioning_gateway(&metadata, transport.clone(), stats());
+        assert!(refused.is_err_and(|error| error.to_string().contains("provisioning is off")));
+        let read = settings(true).read_gateway(&metadata, transport.clone(), stats()).unwrap();
+        assert_eq!(read.policy().access(), Access::ReadOnly, "a sync reads, even with provisioning on");
+        let write = settings(true).provisioning_gateway(&metadata, transport, stats()).unwrap();
+        assert_eq!(write.policy().access(), Access::Provisioning);
+    }
+}

@@ -4,18 +4,14 @@
 use crate::contract::{ConfigKind, ConfigValue, ConnectorError};
 
 pub const GRAPH_URL: &str = "graph-url";
-pub const GRAPH_SCOPE: &str = "graph-scope";
 pub const ARM_URL: &str = "arm-url";
-pub const ARM_SCOPE: &str = "arm-scope";
 pub const MAILBOX_SETTINGS: &str = "mailbox-settings";
 pub const SKIP_AD_GROUPS: &str = "skip-ad-groups";
 pub const PAGE_SIZE: &str = "page-size";
 pub const RBAC_ROLE_CATALOGUE: &str = "rbac-role-catalogue";
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
-pub const DEFAULT_GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const DEFAULT_ARM_URL: &str = "https://management.azure.com";
-pub const DEFAULT_ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// Graph's largest `$top` for directory collections.
 const MAX_PAGE_SIZE: u16 = 999;
 
@@ -27,30 +23,18 @@ pub struct FieldSpec {
     pub description: &'static str,
 }
 
-pub const FIELDS: [FieldSpec; 8] = [
+pub const FIELDS: [FieldSpec; 6] = [
     FieldSpec {
         key: GRAPH_URL,
         kind: ConfigKind::Url,
         default_value: DEFAULT_GRAPH_URL,
-        description: "Microsoft Graph base URL (national clouds: e.g. https://graph.microsoft.us).",
-    },
-    FieldSpec {
-        key: GRAPH_SCOPE,
-        kind: ConfigKind::String,
-        default_value: DEFAULT_GRAPH_SCOPE,
-        description: "OAuth2 scope of the tokens the host requests for Microsoft Graph.",
+        description: "Microsoft Graph base URL, set by the host to where it binds the \"graph\" endpoint.",
     },
     FieldSpec {
         key: ARM_URL,
         kind: ConfigKind::Url,
         default_value: DEFAULT_ARM_URL,
-        description: "Azure Resource Manager base URL (national clouds: e.g. https://management.usgovcloudapi.net).",
-    },
-    FieldSpec {
-        key: ARM_SCOPE,
-        kind: ConfigKind::String,
-        default_value: DEFAULT_ARM_SCOPE,
-        description: "OAuth2 scope of the tokens the host requests for Azure Resource Manager.",
+        description: "Azure Resource Manager base URL, set by the host to where it binds the \"arm\" endpoint.",
     },
     FieldSpec {
         key: MAILBOX_SETTINGS,
@@ -120,13 +104,6 @@ impl Config {
                 .or_else(|| FIELDS.iter().find(|field| field.key == key).map(|field| field.default_value))
                 .unwrap_or_default()
         };
-        for scope_key in [GRAPH_SCOPE, ARM_SCOPE] {
-            if lookup(scope_key).trim().is_empty() {
-                return Err(invalid(format!(
-                    "'{scope_key}' is empty: set the OAuth2 scope, e.g. https://graph.microsoft.com/.default, or leave the key out"
-                )));
-            }
-        }
         Ok(Self {
             graph_url: parse_base_url(GRAPH_URL, lookup(GRAPH_URL))?,
             arm_url: parse_base_url(ARM_URL, lookup(ARM_URL))?,

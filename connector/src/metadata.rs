@@ -1,7 +1,7 @@
 //! What the connector declares before anything is called: resource types, configuration
-//! fields and the two origins (Graph and ARM) the host must allow and authenticate.
+//! fields and the two services (Graph and ARM) it asks the host for, by name.
 
-use crate::config::{self, FIELDS};
+use crate::config::FIELDS;
 use crate::contract::{Capabilities, ConfigField, ConnectorMetadata, Endpoint, ResourceType};
 use crate::ids::ResourceType as Kind;
 
@@ -24,20 +24,16 @@ pub fn connector_metadata() -> ConnectorMetadata {
                 required: false,
             })
             .collect(),
+        // Names only: where Graph and ARM are, and which tokens they take, is the host's to
+        // say (it passes the base URLs as `graph-url` and `arm-url`).
         endpoints: vec![
             Endpoint {
                 name: "graph".to_owned(),
-                url_key: config::GRAPH_URL.to_owned(),
-                default_url: config::DEFAULT_GRAPH_URL.to_owned(),
-                scope_key: config::GRAPH_SCOPE.to_owned(),
-                default_scope: config::DEFAULT_GRAPH_SCOPE.to_owned(),
+                description: "Microsoft Graph: users, groups, applications, directory roles, audit log".to_owned(),
             },
             Endpoint {
                 name: "arm".to_owned(),
-                url_key: config::ARM_URL.to_owned(),
-                default_url: config::DEFAULT_ARM_URL.to_owned(),
-                scope_key: config::ARM_SCOPE.to_owned(),
-                default_scope: config::DEFAULT_ARM_SCOPE.to_owned(),
+                description: "Azure Resource Manager: subscriptions, resource groups, RBAC, Activity Log".to_owned(),
             },
         ],
     }

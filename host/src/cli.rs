@@ -128,7 +128,7 @@ pub struct AzureArgs {
     pub azure_client_id: Option<String>,
     /// Client secret value of the app registration.
     #[arg(long, env = "BATON_AZURE_CLIENT_SECRET", hide_env_values = true)]
-    pub azure_client_secret: Option<String>,
+    pub azure_client_secret: Option<crate::credentials::Secret>,
     /// Directory (tenant) id.
     #[arg(long, env = "BATON_AZURE_TENANT_ID")]
     pub azure_tenant_id: Option<String>,

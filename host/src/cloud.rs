@@ -61,7 +61,35 @@ pub struct EndpointOverrides {
     pub arm: Option<String>,
 }
 
+/// A service a connector asked for by name, bound to where the operator says it is and to the
+/// token audience of the operator's cloud. Nothing in it comes from the component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundEndpoint {
+    pub name: &'static str,
+    pub base_url: Url,
+    pub token_scope: String,
+}
+
+/// The endpoint names this host knows, with what they are, for messages.
+pub const KNOWN_ENDPOINTS: [(&str, &str); 2] = [("graph", "Microsoft Graph"), ("arm", "Azure Resource Manager")];
+
 impl AzureEndpoints {
+    /// The endpoint `name` as the operator configured it, or `None` for a name this host does
+    /// not know: a connector cannot invent a service, only ask for one of these.
+    pub fn bind(&self, name: &str) -> Option<BoundEndpoint> {
+        let (name, base_url, token_scope) = match name {
+            "graph" => ("graph", &self.graph, &self.graph_scope),
+            "arm" => ("arm", &self.arm, &self.arm_scope),
+            _ => return None,
+        };
+        Some(BoundEndpoint { name, base_url: base_url.clone(), token_scope: token_scope.clone() })
+    }
+
+    /// Every endpoint this host knows, bound.
+    pub fn bound(&self) -> impl Iterator<Item = BoundEndpoint> + '_ {
+        KNOWN_ENDPOINTS.iter().filter_map(|(name, _)| self.bind(name))
+    }
+
     pub fn resolve(cloud: AzureCloud, overrides: &EndpointOverrides) -> anyhow::Result<Self> {
         let defaults = cloud.defaults();
         let pick = |flag: &str, given: &Option<String>, default: &str| -> anyhow::Result<Url> {
@@ -129,6 +157,27 @@ mod tests {
         assert_eq!(endpoints.graph.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(endpoints.graph_scope, "https://microsoftgraph.chinacloudapi.cn/.default");
         assert_eq!(endpoints.arm.as_str(), "https://management.chinacloudapi.cn/");
+    }
+
+    #[test]
+    fn known_endpoints_are_bound_to_the_operators_urls_and_the_clouds_scopes() {
+        let overrides = EndpointOverrides { arm: Some("http://127.0.0.1:9443/arm".into()), ..Default::default() };
+        let endpoints = AzureEndpoints::resolve(AzureCloud::Public, &overrides).unwrap();
+        let arm = endpoints.bind("arm").unwrap();
+        assert_eq!(arm.base_url.as_str(), "http://127.0.0.1:9443/arm");
+        assert_eq!(arm.token_scope, "https://management.azure.com/.default");
+        let graph = endpoints.bind("graph").unwrap();
+        assert_eq!(graph.base_url.as_str(), "https://graph.microsoft.com/");
+        assert_eq!(graph.token_scope, "https://graph.microsoft.com/.default");
+        assert_eq!(endpoints.bound().count(), KNOWN_ENDPOINTS.len());
+    }
+
+    #[test]
+    fn an_unknown_endpoint_name_is_bound_to_nothing() {
+        let endpoints = AzureEndpoints::resolve(AzureCloud::Public, &EndpointOverrides::default()).unwrap();
+        for name in ["keyvault", "Graph", "graph ", "storage", ""] {
+            assert!(endpoints.bind(name).is_none(), "{name:?} must not be bound");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Grant and revoke: one change in Azure, decided by a reviewer, made through the sandbox and
 //! recorded in the audit trail.
 //!
-//! Guarded twice: this module refuses before loading anything when provisioning is off, and the
-//! gateway refuses any write that leaves the sandbox when it is off. A call that timed out is not
+//! Guarded twice: this module refuses before loading anything when provisioning is off, and only
+//! the gateway built here for the change may write at all (every other call's only reads). The
+//! audit row is written as `pending` before the call and settled on every outcome, so no change
+//! can reach Azure without a row; a change whose row cannot be written is not started. A call that timed out is not
 //! blindly repeated: the retry asks the connector again, and the connector checks whether the
 //! change already happened (Azure answers "already exists" / "not found"), so it ends in
 //! `already_granted` / `already_revoked` rather than a second change.
@@ -10,7 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use serde::Serialize;
 
 use crate::cli::RunArgs;
@@ -20,10 +22,10 @@ use crate::outbound::OutboundStats;
 use crate::outbound::gateway::TenantGateway;
 use crate::outbound::transport::{HttpTransport, TransportLimits};
 use crate::sandbox::{
-    ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, ProvisionOutcome, ResourceRef, SandboxLimits,
+    ConfigValue, ConnectorError, ConnectorRuntime, ProvisionOutcome, ProvisionResult, ResourceRef, SandboxLimits,
 };
-use crate::store::{AuditRecord, append_audit};
-use crate::tenant::{TenantSettings, offline_gateway, token_scopes};
+use crate::store::{AuditRecord, PENDING, begin_audit, settle_audit};
+use crate::tenant::{TenantSettings, offline_gateway};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -96,12 +98,11 @@ fn outcome_name(outcome: ProvisionOutcome) -> &'static str {
     }
 }
 
-/// Everything a change runs with: the loaded connector, the tenant's gateway (provisioning
-/// on) and the connector's configuration.
+/// Everything a change runs with: the loaded connector, the tenant's provisioning gateway
+/// (`TenantSettings::provisioning_gateway`) and the connector's configuration.
 pub struct ProvisioningContext<'a> {
     pub runtime: &'a ConnectorRuntime,
     pub gateway: Arc<TenantGateway>,
-    pub metadata: &'a ConnectorMetadata,
     pub config: &'a [ConfigValue],
 }
 
@@ -118,8 +119,8 @@ pub async fn apply_from_cli(
     let transport = HttpTransport::from_environment(TransportLimits::default())?;
     let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
     let config = settings.connector_config();
-    let gateway = Arc::new(settings.gateway(&metadata, &config, transport, Arc::new(OutboundStats::default()))?);
-    let context = ProvisioningContext { runtime: &runtime, gateway, metadata: &metadata, config: &config };
+    let gateway = Arc::new(settings.provisioning_gateway(&metadata, transport, Arc::new(OutboundStats::default()))?);
+    let context = ProvisioningContext { runtime: &runtime, gateway, config: &config };
     apply(settings, &context, audit_file, change).await
 }
 
@@ -132,7 +133,8 @@ fn refuse_unless_enabled(settings: &TenantSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes the change and records it in the audit trail of `audit_file`.
+/// Makes the change and records it in the audit trail of `audit_file`: a `pending` row first
+/// (no row, no change), settled with the outcome however the call ends.
 pub async fn apply(
     settings: &TenantSettings,
     context: &ProvisioningContext<'_>,
@@ -140,63 +142,105 @@ pub async fn apply(
     change: &Change,
 ) -> anyhow::Result<ChangeReport> {
     refuse_unless_enabled(settings)?;
-    let ProvisioningContext { runtime, gateway, metadata, config } = context;
-    gateway.preflight(&token_scopes(metadata, config)).await.map_err(|err| anyhow!("{err}"))?;
+    context.gateway.preflight().await.map_err(|err| anyhow!("{err}"))?;
 
-    let mut retried = false;
-    let result = loop {
-        let call = runtime.instantiate(gateway.clone()).await?;
-        let answer = match change.action {
-            Action::Grant => call.grant(config, &change.entitlement_id, &change.principal).await?,
-            Action::Revoke => call.revoke(config, &change.entitlement_id, &change.principal).await?,
-        };
-        match answer {
-            Err(ConnectorError::Transport(reason)) if !retried => {
-                tracing::warn!(%reason, "no answer to the {}; checking whether it happened before trying again", change.action.name());
-                retried = true;
-            }
-            other => break other,
-        }
-    };
+    let at = crate::clock::now_rfc3339();
     let mut report = ChangeReport {
-        outcome: "error",
+        outcome: PENDING,
         action: change.action.name(),
         entitlement_id: change.entitlement_id.clone(),
         principal_type: change.principal.resource_type.clone(),
         principal_id: change.principal.id.clone(),
         grant_id: None,
         request_id: None,
-        retried,
+        retried: false,
         error: None,
     };
-    match &result {
-        Ok(done) => {
+    let pending = begin_audit(audit_file, &audit_record(&at, &report)).with_context(|| {
+        format!(
+            "nothing was changed: the {} could not be recorded in the audit trail of {} first; make the file writable and try again",
+            report.action,
+            audit_file.display()
+        )
+    })?;
+
+    let (answer, retried) = call_connector(context, change).await;
+    report.retried = retried;
+    match &answer {
+        Ok(Ok(done)) => {
             report.outcome = outcome_name(done.outcome);
             report.grant_id = Some(done.grant_id.clone());
             report.request_id = done.request_id.clone();
         }
-        Err(error) => {
-            report.error = Some(match gateway.take_first_failure() {
+        Ok(Err(error)) => {
+            report.outcome = "error";
+            report.error = Some(match context.gateway.take_first_failure() {
                 Some(cause) => cause,
                 None => describe(error),
-            })
+            });
+        }
+        // A trap or a deadline ends the call without an answer: a request may have reached
+        // Azure. The row says so; a retry asks the connector, which ends in `already_*` if it did.
+        Err(error) => {
+            report.outcome = "unknown";
+            report.error = Some(format!(
+                "{error:#}; the change may or may not have been made: run the same {} again to find out",
+                report.action
+            ));
         }
     }
-    let at = crate::clock::now_rfc3339();
-    append_audit(
-        audit_file,
-        &AuditRecord {
-            at: &at,
-            action: report.action,
-            entitlement_id: &report.entitlement_id,
-            principal_type: &report.principal_type,
-            principal_id: &report.principal_id,
-            outcome: report.outcome,
-            grant_id: report.grant_id.as_deref(),
-            request_id: report.request_id.as_deref(),
-            error: report.error.as_deref(),
-            retried,
-        },
-    )?;
-    Ok(report)
+    settle_audit(audit_file, &pending, &audit_record(&at, &report)).with_context(|| {
+        format!(
+            "the {} ended in {:?} but its audit row {} in {} could not be settled and still says pending",
+            report.action,
+            report.outcome,
+            pending.id(),
+            audit_file.display()
+        )
+    })?;
+    match answer {
+        Err(error) => Err(error),
+        Ok(_) => Ok(report),
+    }
+}
+
+/// Runs the grant or revoke, asking once more after an answer that never came (the connector
+/// checks whether the first attempt happened). The flag says whether it asked again.
+async fn call_connector(
+    context: &ProvisioningContext<'_>,
+    change: &Change,
+) -> (anyhow::Result<Result<ProvisionResult, ConnectorError>>, bool) {
+    let mut retried = false;
+    loop {
+        let answer = async {
+            let call = context.runtime.instantiate(context.gateway.clone()).await?;
+            match change.action {
+                Action::Grant => call.grant(context.config, &change.entitlement_id, &change.principal).await,
+                Action::Revoke => call.revoke(context.config, &change.entitlement_id, &change.principal).await,
+            }
+        }
+        .await;
+        match answer {
+            Ok(Err(ConnectorError::Transport(reason))) if !retried => {
+                tracing::warn!(%reason, "no answer to the {}; checking whether it happened before trying again", change.action.name());
+                retried = true;
+            }
+            other => return (other, retried),
+        }
+    }
+}
+
+fn audit_record<'a>(at: &'a str, report: &'a ChangeReport) -> AuditRecord<'a> {
+    AuditRecord {
+        at,
+        action: report.action,
+        entitlement_id: &report.entitlement_id,
+        principal_type: &report.principal_type,
+        principal_id: &report.principal_id,
+        outcome: report.outcome,
+        grant_id: report.grant_id.as_deref(),
+        request_id: report.request_id.as_deref(),
+        error: report.error.as_deref(),
+        retried: report.retried,
+    }
 }

@@ -17,7 +17,7 @@ pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path
     let transport = HttpTransport::from_environment(TransportLimits::default())?;
     let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
     let config = settings.connector_config();
-    let gateway = settings.gateway(&metadata, &config, transport, Arc::new(OutboundStats::default()))?;
+    let gateway = settings.read_gateway(&metadata, transport, Arc::new(OutboundStats::default()))?;
     tracing::info!(
         connector = %metadata.name,
         version = %metadata.version,
@@ -26,6 +26,7 @@ pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path
     );
     SyncJob {
         runtime,
+        metadata,
         gateway: Arc::new(gateway),
         config,
         output: output.to_path_buf(),

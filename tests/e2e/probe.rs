@@ -79,7 +79,6 @@ impl Sandbox {
             policy,
             tokens: Some(Arc::new(tokens)),
             transport,
-            provisioning_enabled: false,
             max_concurrent_requests: 4,
             stats,
         });

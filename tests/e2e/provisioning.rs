@@ -299,7 +299,6 @@ async fn writes_never_leave_the_gateway_when_provisioning_is_off() {
         policy: OutboundPolicy::new(vec![AllowedOrigin { origin, token_scope: None }]),
         tokens: None,
         transport: HttpTransport::new(TransportLimits::default()).expect("a transport"),
-        provisioning_enabled: false,
         max_concurrent_requests: 1,
         stats: Arc::new(OutboundStats::default()),
     });
@@ -311,7 +310,7 @@ async fn writes_never_leave_the_gateway_when_provisioning_is_off() {
             body: Bytes::from_static(b"{}"),
         };
         let refused = gateway.send(request).await;
-        assert!(matches!(refused, Err(GatewayError::WriteWhileProvisioningOff { .. })), "{method}: {refused:?}");
+        assert!(matches!(refused, Err(GatewayError::MethodNotAllowed { .. })), "{method}: {refused:?}");
     }
     assert!(harness.fake.requests().is_empty(), "nothing reached the fake");
 }

@@ -1,17 +1,18 @@
 //! The one path from a sandbox to the network.
 //!
-//! A guest request is checked against the tenant's allow-list, refused if it tries to write
-//! while provisioning is off, stripped of any credentials, given the token for its origin's
-//! scope, sent, and retried when throttled. The guest sees only Azure's answer.
+//! A guest request is checked against the tenant's allow-list, refused if its method is not one
+//! the call needs (a sync only reads; see `policy::Access`), stripped of any credentials and
+//! method overrides, given the token for its origin's scope, sent, and retried when throttled.
+//! The guest sees only Azure's answer.
 
 use std::sync::{Arc, Mutex};
 
-use http::{HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::OutboundStats;
 use super::pacing::Pacer;
-use super::policy::OutboundPolicy;
+use super::policy::{Access, OutboundPolicy};
 use super::retry::{RetryPolicy, send_with_retry};
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 use crate::credentials::{CredentialError, TokenProvider};
@@ -22,8 +23,8 @@ use crate::sandbox::TenantCallLimits;
 pub enum GatewayError {
     #[error("request to {0} refused: the origin is not in the allow-list")]
     OriginNotAllowed(String),
-    #[error("{method} {uri} refused: provisioning is off (enable it with --provisioning or BATON_PROVISIONING=true)")]
-    WriteWhileProvisioningOff { method: Method, uri: String },
+    #[error("{method} {uri} refused: {access}")]
+    MethodNotAllowed { method: Method, uri: String, access: Access },
     #[error("request body larger than {0} bytes")]
     RequestTooLarge(usize),
     #[error(transparent)]
@@ -38,7 +39,6 @@ pub struct TenantGateway {
     tokens: Option<Arc<TokenProvider>>,
     transport: HttpTransport,
     retry: RetryPolicy,
-    provisioning_enabled: bool,
     max_request_bytes: usize,
     concurrency: Arc<Semaphore>,
     /// The tenant's throttling budgets (one app in one tenant), learned from Azure's answers.
@@ -64,7 +64,6 @@ pub struct GatewaySettings {
     pub policy: OutboundPolicy,
     pub tokens: Option<Arc<TokenProvider>>,
     pub transport: HttpTransport,
-    pub provisioning_enabled: bool,
     pub max_concurrent_requests: usize,
     pub stats: Arc<OutboundStats>,
 }
@@ -85,7 +84,6 @@ impl TenantGateway {
             tokens: settings.tokens,
             transport: settings.transport,
             retry: RetryPolicy::default(),
-            provisioning_enabled: settings.provisioning_enabled,
             max_request_bytes: 4 * 1024 * 1024,
             concurrency: Arc::new(Semaphore::new(settings.max_concurrent_requests.max(1))),
             pacer: Pacer::new(settings.stats.clone()),
@@ -142,9 +140,9 @@ impl TenantGateway {
 
     /// Fetches a token for every scope of the allow-list, so wrong credentials fail the run
     /// before any work, with Azure's own reason.
-    pub async fn preflight(&self, scopes: &[String]) -> Result<(), CredentialError> {
+    pub async fn preflight(&self) -> Result<(), CredentialError> {
         if let Some(tokens) = &self.tokens {
-            for scope in scopes {
+            for scope in self.policy.token_scopes() {
                 tokens.authorization(scope).await?;
             }
         }
@@ -192,10 +190,12 @@ impl TenantGateway {
         let Some(allowed) = self.policy.check(&request.uri) else {
             return Err(GatewayError::OriginNotAllowed(redacted_uri(&request.uri)));
         };
-        if !self.provisioning_enabled && !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            return Err(GatewayError::WriteWhileProvisioningOff {
+        let access = self.policy.access();
+        if !access.allows(&request.method) {
+            return Err(GatewayError::MethodNotAllowed {
                 method: request.method.clone(),
                 uri: redacted_uri(&request.uri),
+                access,
             });
         }
         if request.body.len() > self.max_request_bytes {
@@ -206,6 +206,11 @@ impl TenantGateway {
         request.headers.remove(http::header::AUTHORIZATION);
         request.headers.remove(http::header::COOKIE);
         request.headers.remove(http::header::PROXY_AUTHORIZATION);
+        // Servers that honour these would run a GET as the method they name: the method checked
+        // above must be the one that is run.
+        for name in METHOD_OVERRIDE_HEADERS {
+            request.headers.remove(HeaderName::from_static(name));
+        }
         if let (Some(scope), Some(tokens)) = (&allowed.token_scope, &self.tokens) {
             let header: HeaderValue = tokens.authorization(scope).await?;
             request.headers.insert(http::header::AUTHORIZATION, header);
@@ -213,6 +218,10 @@ impl TenantGateway {
         Ok(send_with_retry(&self.transport, request, self.retry, &self.stats, Some(&self.pacer)).await?)
     }
 }
+
+/// Headers that ask a server to run another method than the request's (lower case, as
+/// `HeaderName::from_static` requires).
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// The URI without its query, for logs: queries can carry ids a log reader need not see, and
 /// nothing sensitive lives in Azure paths.

@@ -1,13 +1,14 @@
-//! The allow-list of origins a sandboxed component may reach.
+//! The allow-list of origins a sandboxed component may reach, and the methods it may use.
 //!
 //! Entries are parsed into typed `scheme://host:port` values at start-up, so a request is
 //! matched by comparing values, never by string prefixes that `https://graph.microsoft.com.evil`
-//! would pass. An empty list allows nothing.
+//! would pass. An empty list allows nothing. A policy only reads unless it was built for a
+//! grant or revoke.
 
 use std::fmt;
 
 use anyhow::bail;
-use http::Uri;
+use http::{Method, Uri};
 use url::Url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,14 +93,76 @@ pub struct AllowedOrigin {
     pub token_scope: Option<String>,
 }
 
+/// Which HTTP methods a call may use: what it needs, nothing more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Syncs, `validate-config`, `tracked-types`, `metadata`: they only read.
+    #[default]
+    ReadOnly,
+    /// `grant` and `revoke` with provisioning on: also the methods the Azure connector's
+    /// changes use (POST, PUT, DELETE; none uses PATCH).
+    Provisioning,
+}
+
+const READ_METHODS: [Method; 2] = [Method::GET, Method::HEAD];
+const PROVISIONING_METHODS: [Method; 5] = [Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE];
+
+impl Access {
+    pub fn methods(self) -> &'static [Method] {
+        match self {
+            Access::ReadOnly => &READ_METHODS,
+            Access::Provisioning => &PROVISIONING_METHODS,
+        }
+    }
+
+    pub fn allows(self, method: &Method) -> bool {
+        self.methods().contains(method)
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let methods: Vec<&str> = self.methods().iter().map(Method::as_str).collect();
+        match self {
+            Access::ReadOnly => write!(
+                f,
+                "this call may only read ({}): only grant and revoke change anything, with provisioning on (--provisioning or BATON_PROVISIONING=true)",
+                methods.join(", ")
+            ),
+            Access::Provisioning => write!(f, "grant and revoke may only use {}", methods.join(", ")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct OutboundPolicy {
     allowed: Vec<AllowedOrigin>,
+    access: Access,
 }
 
 impl OutboundPolicy {
+    /// A read-only policy for `allowed`.
     pub fn new(allowed: Vec<AllowedOrigin>) -> Self {
-        OutboundPolicy { allowed }
+        OutboundPolicy { allowed, access: Access::ReadOnly }
+    }
+
+    pub fn with_access(self, access: Access) -> Self {
+        OutboundPolicy { access, ..self }
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The token scopes of the allow-list, each once.
+    pub fn token_scopes(&self) -> Vec<&str> {
+        let mut scopes: Vec<&str> = Vec::new();
+        for scope in self.allowed.iter().filter_map(|allowed| allowed.token_scope.as_deref()) {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        scopes
     }
 
     /// The allow-list entry matching the request's origin, if any.
@@ -146,6 +209,42 @@ mod tests {
             let uri: Uri = denied.parse().unwrap();
             assert!(policy.check(&uri).is_none(), "{denied} must be refused");
         }
+    }
+
+    #[test]
+    fn a_policy_only_reads_unless_built_for_provisioning() {
+        let read_only = policy(&["https://graph.microsoft.com"]);
+        let provisioning = policy(&["https://graph.microsoft.com"]).with_access(Access::Provisioning);
+        for method in [Method::GET, Method::HEAD] {
+            assert!(read_only.access().allows(&method) && provisioning.access().allows(&method), "{method}");
+        }
+        for method in [Method::POST, Method::PUT, Method::DELETE] {
+            assert!(!read_only.access().allows(&method), "a read-only policy refuses {method}");
+            assert!(provisioning.access().allows(&method), "provisioning allows {method}");
+        }
+        let exotic = ["PATCH", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "MKCOL", "get"];
+        for name in exotic {
+            let method = Method::from_bytes(name.as_bytes()).unwrap();
+            assert!(!read_only.access().allows(&method), "read-only refuses {name}");
+            assert!(!provisioning.access().allows(&method), "provisioning refuses {name}");
+        }
+    }
+
+    #[test]
+    fn token_scopes_are_listed_once_each() {
+        let origin = |text: &str, scope: &str| AllowedOrigin {
+            origin: Origin::parse(text).unwrap(),
+            token_scope: Some(scope.to_owned()),
+        };
+        let policy = OutboundPolicy::new(vec![
+            origin("https://graph.microsoft.com", "https://graph.microsoft.com/.default"),
+            origin("https://management.azure.com", "https://management.azure.com/.default"),
+            origin("https://graph.microsoft.com:8443", "https://graph.microsoft.com/.default"),
+        ]);
+        assert_eq!(
+            policy.token_scopes(),
+            ["https://graph.microsoft.com/.default", "https://management.azure.com/.default"]
+        );
     }
 
     #[test]

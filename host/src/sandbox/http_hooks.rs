@@ -133,7 +133,7 @@ fn budget_error(refusal: BudgetExceeded) -> HttpError {
 
 fn error_for_guest(error: GatewayError) -> HttpError {
     match error {
-        GatewayError::OriginNotAllowed(_) | GatewayError::WriteWhileProvisioningOff { .. } => {
+        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => {
             HttpError::HttpRequestDenied
         }
         GatewayError::RequestTooLarge(max) => HttpError::HttpRequestBodySize(Some(max as u64)),

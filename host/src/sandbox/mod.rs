@@ -58,7 +58,7 @@ pub use exports::idgov::connector::connector::{
     ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult, ResourcePage,
 };
 pub use idgov::connector::types::{
-    Capabilities, ConfigValue, Entitlement, EntitlementPurpose, Grant, Notice, NoticeKind, ProvisionOutcome, Resource,
+    Capabilities, ConfigValue, Endpoint, Entitlement, EntitlementPurpose, Grant, Notice, NoticeKind, ProvisionOutcome, Resource,
     ResourceRef, ResourceType, UpstreamError,
 };
 

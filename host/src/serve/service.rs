@@ -193,7 +193,7 @@ impl Service {
         let settings = Self::settings_of(config)?;
         let connector_config = Self::connector_config(&settings, config);
         let gateway = settings
-            .gateway(&connector.metadata, &connector_config, self.transport.clone(), stats)?
+            .read_gateway(&connector.metadata, self.transport.clone(), stats)?
             .with_caps(config.caps)
             .with_sandbox_limits(slot.memory_budget.clone(), config.sandbox.call_limits);
         let output = slot.snapshot_path(&self.data_dir);
@@ -203,6 +203,7 @@ impl Service {
         }
         SyncJob {
             runtime: connector.runtime.clone(),
+            metadata: connector.metadata.clone(),
             gateway: Arc::new(gateway),
             config: connector_config,
             output,
@@ -226,12 +227,7 @@ impl Service {
         let settings = Self::settings_of(config)?;
         let connector_config = Self::connector_config(&settings, config);
         let gateway = settings
-            .gateway(
-                &connector.metadata,
-                &connector_config,
-                self.transport.clone(),
-                Arc::new(OutboundStats::default()),
-            )?
+            .provisioning_gateway(&connector.metadata, self.transport.clone(), Arc::new(OutboundStats::default()))?
             .with_caps(config.caps)
             .with_sandbox_limits(slot.memory_budget.clone(), config.sandbox.call_limits);
         let output = slot.snapshot_path(&self.data_dir);
@@ -242,7 +238,6 @@ impl Service {
         let context = ProvisioningContext {
             runtime: &connector.runtime,
             gateway: Arc::new(gateway),
-            metadata: &connector.metadata,
             config: &connector_config,
         };
         apply(&settings, &context, &output, change).await

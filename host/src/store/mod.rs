@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::sandbox::{EntitlementPurpose, NoticeKind};
-pub use audit::{AuditRecord, append_audit, lock_output};
+pub use audit::{AuditRecord, PENDING, PendingAudit, begin_audit, lock_output, settle_audit};
 pub use changes::{DeltaState, previous_delta_state};
 pub use files::create_private_dir;
 pub use identity::{RecordedIdentity, SnapshotIdentity, recorded_identity};

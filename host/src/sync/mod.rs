@@ -35,7 +35,6 @@ use crate::store::{
     ConflictingDuplicate, ListingProgress, PageProgress, RecordedIdentity, SnapshotIdentity, SnapshotWriter,
     recorded_identity,
 };
-use crate::tenant::token_scopes;
 use checks::PageTokens;
 use incremental::{DeltaPlan, Incremental, RunStart};
 pub use progress::SyncProgress;
@@ -43,6 +42,9 @@ pub use summary::{SyncMode, SyncSummary};
 
 pub struct SyncJob {
     pub runtime: Arc<ConnectorRuntime>,
+    /// What the connector declared when `gateway` was built from it; never read again through
+    /// a gateway that can reach the network.
+    pub metadata: ConnectorMetadata,
     pub gateway: Arc<TenantGateway>,
     pub config: Vec<ConfigValue>,
     pub output: PathBuf,
@@ -84,10 +86,9 @@ impl SyncJob {
         let calls_before = self.runtime.stats().times();
         let started_at = crate::clock::now_rfc3339();
         SnapshotWriter::check_inputs(&self.output)?;
-        let metadata = self.metadata().await?;
+        let metadata = self.metadata.clone();
         self.validate().await?;
-        let scopes = token_scopes(&metadata, &self.config);
-        self.gateway.preflight(&scopes).await.map_err(|err| anyhow!("{err}"))?;
+        self.gateway.preflight().await.map_err(|err| anyhow!("{err}"))?;
 
         let order = sync_order(&metadata.resource_types)?;
         let another_identity = self.explain_identity_change();
@@ -202,10 +203,6 @@ impl SyncJob {
         }
         writer.complete(&crate::clock::now_rfc3339(), stats.requests(), stats.throttled())?;
         Ok(summary)
-    }
-
-    async fn metadata(&self) -> anyhow::Result<ConnectorMetadata> {
-        self.runtime.instantiate(self.gateway.clone()).await?.metadata().await
     }
 
     async fn validate(&self) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@
 //! - `allocate`: grows memory until it fails (the host's memory limit must stop it).
 //! - `huge-page`: returns a page with `count` resources (the host must bound what it accepts).
 //! - `upstream` (attack only): reads `target` repeatedly, failing when still throttled (`upstream.rs`).
+//! - `request` (no resource type of its own: call it by name or through `attack`) and the
+//!   endpoints asked for: see `trust`.
 //!
 //! With the configuration key `attack` set to a probe's name, every `list-resources` call runs
 //! that probe whatever type it asks for: a hostile connector for a whole sync (`serve` tests).
@@ -19,10 +21,12 @@ mod upstream;
 
 use exports::idgov::connector::connector::Guest;
 use idgov::connector::types::{
-    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, Endpoint, EntitlementPage, GrantPage,
+    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
     ProvisionResult, Resource, ResourcePage, ResourceRef, ResourceType,
 };
 use serde_json::json;
+
+mod trust;
 
 struct Probe;
 
@@ -125,13 +129,7 @@ impl Guest for Probe {
                 })
                 .collect(),
             config_fields: vec![],
-            endpoints: vec![Endpoint {
-                name: "graph".into(),
-                url_key: "graph-url".into(),
-                default_url: "https://graph.microsoft.com".into(),
-                scope_key: "graph-scope".into(),
-                default_scope: "https://graph.microsoft.com/.default".into(),
-            }],
+            endpoints: trust::endpoints(),
         }
     }
 
@@ -158,6 +156,7 @@ impl Guest for Probe {
             "allocate" => Ok(allocate()),
             "huge-page" => Ok(huge_page(&config)),
             "upstream" => upstream::read_repeatedly(&config),
+            "request" => trust::request(&config),
             other => Err(ConnectorError::Unsupported(format!("no probe {other}"))),
         }
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::schema::create_schema;
 

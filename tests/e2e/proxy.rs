@@ -259,12 +259,9 @@ async fn a_sync_through_a_connect_proxy_to_a_private_ca_reaches_only_the_proxy_o
         assert!(requests.iter().any(|request| request.service == service), "{service:?} was used");
     }
     assert_eq!(azure.trap.connections(), 0, "no connection bypassed the proxy");
-    let tunnels = azure.proxy.tunnels();
-    let targets: BTreeSet<String> = tunnels.iter().map(|tunnel| tunnel.target.clone()).collect();
+    let targets: BTreeSet<String> = azure.proxy.tunnels().iter().map(|tunnel| tunnel.target.clone()).collect();
     let expected: BTreeSet<String> = [LOGIN, GRAPH, ARM].iter().map(|name| format!("{name}:443")).collect();
     assert_eq!(targets, expected, "the proxy was asked for the Azure names only");
-    // HTTP/2 multiplexes the workers' requests: far fewer tunnels than requests.
-    assert!(tunnels.len() * 4 < requests.len(), "{} tunnels for {} requests", tunnels.len(), requests.len());
     assert!(!stderr(&output).contains(PROXY_PASSWORD), "the proxy password is never logged:\n{}", stderr(&output));
 }
 

@@ -56,7 +56,8 @@ impl TestProxy {
             while let Ok((client, _)) = listener.accept().await {
                 let (routes, recorded, required) = (routes.clone(), recorded.clone(), required_authorization.clone());
                 tokio::spawn(async move {
-                    if let Some((mut client, mut upstream)) = accept_tunnel(client, &routes, &required, &recorded).await {
+                    if let Some((mut client, mut upstream)) = accept_tunnel(client, &routes, &required, &recorded).await
+                    {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                     }
                 });

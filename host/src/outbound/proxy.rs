@@ -56,7 +56,9 @@ impl ProxyRules {
     /// `variable`. A proxy URL that cannot be used is an error naming the variable.
     pub fn from_variables(variable: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let first = |names: [&'static str; 2]| {
-            names.into_iter().find_map(|name| variable(name).filter(|value| !value.trim().is_empty()).map(|v| (name, v)))
+            names
+                .into_iter()
+                .find_map(|name| variable(name).filter(|value| !value.trim().is_empty()).map(|v| (name, v)))
         };
         let https = first(HTTPS_PROXY_VARIABLES).map(|(name, value)| proxy_url(name, &value)).transpose()?;
         let http = first(HTTP_PROXY_VARIABLES).map(|(name, value)| proxy_url(name, &value)).transpose()?;
@@ -182,13 +184,27 @@ fn without_credentials(url: &Url) -> String {
 /// Why a tunnel through the proxy could not be opened. Never shows the proxy's credentials.
 #[derive(Debug)]
 pub enum TunnelError {
-    Io { proxy: String, source: std::io::Error },
+    Io {
+        proxy: String,
+        source: std::io::Error,
+    },
     /// The proxy answered 407.
-    AuthenticationRequired { proxy: String, credentials_sent: bool },
+    AuthenticationRequired {
+        proxy: String,
+        credentials_sent: bool,
+    },
     /// The proxy answered anything else than 2xx.
-    Refused { proxy: String, target: String, status: u16, reason: String },
+    Refused {
+        proxy: String,
+        target: String,
+        status: u16,
+        reason: String,
+    },
     /// The answer was not HTTP, too long, or followed by data before the tunnel was used.
-    Malformed { proxy: String, problem: &'static str },
+    Malformed {
+        proxy: String,
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for TunnelError {
@@ -304,9 +320,11 @@ mod tests {
 
     #[test]
     fn no_proxy_matches_hosts_suffixes_ips_networks_and_star() {
-        let rules =
-            rules(&[("HTTPS_PROXY", "http://proxy:3128"), ("NO_PROXY", "login.microsoftonline.com, .azure.com,20.1.2.3,10.0.0.0/8")])
-                .unwrap();
+        let rules = rules(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("NO_PROXY", "login.microsoftonline.com, .azure.com,20.1.2.3,10.0.0.0/8"),
+        ])
+        .unwrap();
         for direct in [
             "https://login.microsoftonline.com/",
             "https://management.azure.com/",
@@ -354,9 +372,11 @@ mod tests {
 
     #[test]
     fn unusable_proxy_urls_are_refused_naming_the_variable_not_the_password() {
-        for (value, expected) in
-            [("https://proxy:3128", "https:// proxy"), ("socks5://proxy:1080", "socks5"), ("http://:pw@:3128", "HTTPS_PROXY")]
-        {
+        for (value, expected) in [
+            ("https://proxy:3128", "https:// proxy"),
+            ("socks5://proxy:1080", "socks5"),
+            ("http://:pw@:3128", "HTTPS_PROXY"),
+        ] {
             let error = rules(&[("HTTPS_PROXY", value)]).err().unwrap_or_else(|| panic!("{value} is refused"));
             let text = format!("{error:#}");
             assert!(text.contains("HTTPS_PROXY") && text.contains(expected), "{value}: {text}");
@@ -386,8 +406,10 @@ mod tests {
             authorization: authorization.map(|value| HeaderValue::from_str(value).unwrap()),
         };
         let stream = TcpStream::connect(address).await.unwrap();
-        let result =
-            open_tunnel(stream, &route, "graph.microsoft.com", 443).await.map(|_| ()).map_err(|error| error.to_string());
+        let result = open_tunnel(stream, &route, "graph.microsoft.com", 443)
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string());
         (result, proxy.await.unwrap())
     }
 

@@ -175,9 +175,8 @@ mod tests {
     fn a_cert_dir_skips_files_without_certificates_but_must_hold_one() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("README"), "not a certificate").unwrap();
-        let extra = ExtraRoots::configured(None, |name| {
-            (name == "SSL_CERT_DIR").then(|| format!("{}:", dir.path().display()))
-        });
+        let extra =
+            ExtraRoots::configured(None, |name| (name == "SSL_CERT_DIR").then(|| format!("{}:", dir.path().display())));
         assert!(format!("{:#}", roots(&extra).unwrap_err()).contains("SSL_CERT_DIR"));
         std::fs::write(dir.path().join("corp.pem"), test_ca_pem()).unwrap();
         assert_eq!(roots(&extra).unwrap(), 1);

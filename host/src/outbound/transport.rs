@@ -188,7 +188,10 @@ impl HttpTransport {
             tracing::info!(proxy = description, "outbound connections go through a proxy");
         }
         if !connect_to.is_empty() {
-            tracing::warn!(routes = connect_to.len(), "--insecure-test-routing: {CONNECT_TO_VARIABLE} reroutes connections");
+            tracing::warn!(
+                routes = connect_to.len(),
+                "--insecure-test-routing: {CONNECT_TO_VARIABLE} reroutes connections"
+            );
         }
         HttpTransport::build(TransportParts { limits, lookup: Arc::new(SystemLookup), roots, proxies, connect_to })
     }
@@ -336,7 +339,9 @@ struct ProxyUnreachable {
 }
 
 /// An error and its causes, looking inside `io::Error`s, whose `source()` skips the error they wrap.
-fn causes<'a>(error: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(error), |cause| match cause.downcast_ref::<std::io::Error>() {
         Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
         None => cause.source(),
@@ -392,7 +397,8 @@ mod tests {
 
     #[test]
     fn connect_to_is_refused_without_insecure_test_routing() {
-        let variable = |name: &str| (name == CONNECT_TO_VARIABLE).then(|| "graph.microsoft.com:443=127.0.0.1:8080".into());
+        let variable =
+            |name: &str| (name == CONNECT_TO_VARIABLE).then(|| "graph.microsoft.com:443=127.0.0.1:8080".into());
         let refused = HttpTransport::configured(TransportLimits::default(), &NetworkOptions::default(), variable);
         let text = format!("{:#}", refused.err().expect("refused without the flag"));
         assert!(text.contains(CONNECT_TO_VARIABLE) && text.contains("--insecure-test-routing"), "{text}");

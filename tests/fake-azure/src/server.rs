@@ -164,9 +164,7 @@ impl FakeAzure {
                 tokio::spawn(async move {
                     let result = match tls {
                         Some(acceptor) => serve_tls(listener, router, acceptor).await,
-                        None => {
-                            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
-                        }
+                        None => axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await,
                     };
                     if let Err(error) = result {
                         tracing::error!(?service, %error, "fake Azure listener stopped");
@@ -372,7 +370,8 @@ async fn serve(State(listener): State<Listener>, request: Request) -> Response {
     }
     let response = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
-            let request = ApiRequest::new(parts.method.clone(), parts.uri.path(), parts.uri.query(), headers.clone(), body);
+            let request =
+                ApiRequest::new(parts.method.clone(), parts.uri.path(), parts.uri.query(), headers.clone(), body);
             let shared = &listener.shared;
             match listener.service {
                 Service::Login => login::handle(shared, &request),

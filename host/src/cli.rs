@@ -186,6 +186,24 @@ pub struct RunArgs {
     /// and leaves its checkpoint for the next run. `serve` applies it to every tenant's sync.
     #[arg(long, env = "BATON_SYNC_DEADLINE", default_value = "6h", value_parser = parse_sync_deadline)]
     pub sync_deadline: std::time::Duration,
+    /// Also trust the CA certificates (PEM) in this file, e.g. a TLS-inspecting proxy's; added to
+    /// the built-in roots, like SSL_CERT_FILE and SSL_CERT_DIR. See docs/security.md.
+    #[arg(long, env = "BATON_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Tests only: honour CONNECTOR_HOST_CONNECT_TO (host:port=127.0.0.1:port,...), which sends
+    /// connections for those names to loopback. Deliberately without an environment variable.
+    #[arg(long, hide = true)]
+    pub insecure_test_routing: bool,
+}
+
+impl RunArgs {
+    /// The network settings the outbound transport takes from the command line.
+    pub fn network_options(&self) -> crate::outbound::transport::NetworkOptions {
+        crate::outbound::transport::NetworkOptions {
+            ca_file: self.ca_file.clone(),
+            insecure_test_routing: self.insecure_test_routing,
+        }
+    }
 }
 
 /// `--full-sync-interval`: how old the last full sync may be before the next sync is full.

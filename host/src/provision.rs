@@ -116,7 +116,7 @@ pub async fn apply_from_cli(
 ) -> anyhow::Result<ChangeReport> {
     refuse_unless_enabled(settings)?;
     let runtime = load_runtime(run.component.as_deref(), SandboxLimits::default())?;
-    let transport = HttpTransport::from_environment(TransportLimits::default())?;
+    let transport = HttpTransport::from_environment(TransportLimits::default(), &run.network_options())?;
     let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
     let config = settings.connector_config();
     let gateway = Arc::new(settings.provisioning_gateway(&metadata, transport, Arc::new(OutboundStats::default()))?);

@@ -14,7 +14,7 @@ use crate::tenant::{TenantSettings, offline_gateway};
 
 pub async fn sync_tenant(settings: &TenantSettings, run: &RunArgs, output: &Path) -> anyhow::Result<SyncSummary> {
     let runtime = Arc::new(load_runtime(run.component.as_deref(), SandboxLimits::default())?);
-    let transport = HttpTransport::from_environment(TransportLimits::default())?;
+    let transport = HttpTransport::from_environment(TransportLimits::default(), &run.network_options())?;
     let metadata = runtime.instantiate(Arc::new(offline_gateway(transport.clone()))).await?.metadata().await?;
     let config = settings.connector_config();
     let gateway = settings.read_gateway(&metadata, transport, Arc::new(OutboundStats::default()))?;

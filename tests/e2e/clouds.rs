@@ -1,44 +1,33 @@
 //! National clouds work end to end: `--azure-cloud` switches login, Graph, ARM and the token
 //! scopes together, and every request of a sync goes to that cloud's hosts. The fake answers
-//! under the cloud's names through the host's loopback connect-to routing.
+//! over HTTPS under the cloud's names (a private CA's certificate) through the host's loopback
+//! connect-to routing, which only `--insecure-test-routing` turns on.
 
 use fake_azure::{Service, Tenant};
 
-use crate::support::{Harness, assert_success, run_host};
-
-fn port(url: &str) -> String {
-    url.rsplit(':').next().expect("a port").to_owned()
-}
+use crate::private_ca::{listener_address, start_tls_fake};
+use crate::support::{assert_success, run_host};
 
 async fn sync_in_cloud(cloud: &str, login: &str, graph: &str, arm: &str) {
-    let harness = Harness::start(Tenant::sample()).await;
+    let (fake, ca) = start_tls_fake(Tenant::sample(), &[login, graph, arm]).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let routes = format!(
-        "{login}:443=127.0.0.1:{},{graph}:443=127.0.0.1:{},{arm}:443=127.0.0.1:{}",
-        port(&harness.fake.login_url()),
-        port(&harness.fake.graph_url()),
-        port(&harness.fake.arm_url())
+        "{login}:443={},{graph}:443={},{arm}:443={}",
+        listener_address(&fake.login_url()),
+        listener_address(&fake.graph_url()),
+        listener_address(&fake.arm_url())
     );
-    let output = harness.path("sync.db");
-    let args: Vec<String> = [
-        "sync",
-        "--output",
-        &output.display().to_string(),
-        "--azure-cloud",
-        cloud,
-        "--azure-client-id",
-        &harness.tenant.client_id,
-        "--azure-client-secret",
-        &harness.tenant.client_secret,
-        "--azure-tenant-id",
-        &harness.tenant.tenant_id,
-        "--mailboxSettings",
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
+    let output = dir.path().join("sync.db");
+    let mut args: Vec<String> = ["sync", "--output", &output.display().to_string(), "--azure-cloud", cloud]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+    args.extend(fake.credential_args());
+    args.extend(["--mailboxSettings".into(), "--insecure-test-routing".into(), "--ca-file".into()]);
+    args.push(ca.write_ca(dir.path()).display().to_string());
     assert_success(&run_host(&args, &[("CONNECTOR_HOST_CONNECT_TO", &routes)]).await);
 
-    let requests = harness.fake.requests();
+    let requests = fake.requests();
     assert!(requests.len() > 20, "the sync made its requests: {}", requests.len());
     for request in &requests {
         let host = request

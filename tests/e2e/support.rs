@@ -29,14 +29,13 @@ pub fn users_only(users: usize) -> fake_azure::TenantShape {
 
 pub struct Harness {
     pub fake: FakeAzure,
-    pub tenant: Tenant,
     pub dir: tempfile::TempDir,
 }
 
 impl Harness {
     pub async fn start(tenant: Tenant) -> Harness {
-        let fake = FakeAzure::start(tenant.clone()).await.expect("the fake Azure starts");
-        Harness { fake, tenant, dir: tempfile::tempdir().expect("a temporary directory") }
+        let fake = FakeAzure::start(tenant).await.expect("the fake Azure starts");
+        Harness { fake, dir: tempfile::tempdir().expect("a temporary directory") }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -175,6 +175,12 @@ impl TenantGateway {
         let result = self.send_checked(&mut request).await;
         if let Err(error) = &result {
             match error {
+                // The guest cannot tell an operator which CA or proxy setting to fix.
+                GatewayError::Transport(
+                    TransportError::UntrustedCertificate(_)
+                    | TransportError::CertificateRejected { .. }
+                    | TransportError::Proxy(_),
+                ) => self.remember_failure(error),
                 GatewayError::Transport(_) => {}
                 _ => {
                     self.stats.record_refused();

@@ -4,8 +4,10 @@
 pub mod gateway;
 pub mod pacing;
 pub mod policy;
+pub mod proxy;
 pub mod resolver;
 pub mod retry;
+pub mod tls;
 pub mod transport;
 
 use std::sync::atomic::{AtomicU64, Ordering};

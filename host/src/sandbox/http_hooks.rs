@@ -147,5 +147,9 @@ fn error_for_guest(error: GatewayError) -> HttpError {
         }
         GatewayError::Transport(TransportError::Connect(_)) => HttpError::ConnectionRefused,
         GatewayError::Transport(TransportError::Protocol(_)) => HttpError::HttpProtocolError,
+        GatewayError::Transport(
+            TransportError::UntrustedCertificate(_) | TransportError::CertificateRejected { .. },
+        ) => HttpError::TlsCertificateError,
+        GatewayError::Transport(TransportError::Proxy(_)) => HttpError::ConnectionRefused,
     }
 }

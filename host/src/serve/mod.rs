@@ -142,7 +142,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         ops_credentials,
         run: args.run.clone(),
-        transport: HttpTransport::from_environment(TransportLimits::default())?,
+        transport: HttpTransport::from_environment(TransportLimits::default(), &args.run.network_options())?,
         max_concurrent_syncs,
     }));
     tracing::info!(tenants = service.tenants.len(), shard = shard.index, shards = shard.count, "serving");

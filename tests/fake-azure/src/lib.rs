@@ -35,4 +35,4 @@ pub use model::{
     Tenant, TenantShape, User,
 };
 pub use request_log::{LoggedRequest, Service};
-pub use server::FakeAzure;
+pub use server::{FakeAzure, TlsIdentity};

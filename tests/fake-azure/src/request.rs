@@ -19,7 +19,7 @@ impl ApiRequest {
     /// absolute links point where the client believes it is, as behind a TLS-terminating proxy.
     pub fn public_base(&self, own_url: &str) -> String {
         match self.headers.get(axum::http::header::HOST).and_then(|host| host.to_str().ok()) {
-            Some(host) if own_url.strip_prefix("http://") != Some(host) => {
+            Some(host) if own_url.split_once("://").map(|(_, own_host)| own_host) != Some(host) => {
                 format!("https://{}", host.strip_suffix(":443").unwrap_or(host))
             }
             _ => own_url.to_owned(),

@@ -1,4 +1,5 @@
-//! The three loopback listeners (login, Graph, ARM), their shared state, and the test controls.
+//! The three loopback listeners (login, Graph, ARM; plain HTTP or HTTPS), their shared state, and
+//! the test controls.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,12 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
-use axum::http::header::IntoHeaderName;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{HOST, IntoHeaderName};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::access_tokens::{AccessTokens, Audience, TokenProblem};
 use crate::arm::activity_log::ActivityLog;
@@ -23,7 +28,7 @@ use crate::ids::{random_guid, random_u64};
 use crate::model::Tenant;
 use crate::paging::PageTokens;
 use crate::request::ApiRequest;
-use crate::request_log::{LoggedRequest, RequestLog, Service};
+use crate::request_log::{Arrival, LoggedRequest, RequestLog, Service};
 use crate::throttle::Throttle;
 use crate::{arm, graph, login};
 
@@ -106,13 +111,32 @@ pub struct FakeAzure {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// The certificate chain and private key (PEM) the fake serves HTTPS with, e.g. signed by a
+/// test CA for the real Azure host names.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub certificate_chain_pem: String,
+    pub private_key_pem: String,
+}
+
 impl FakeAzure {
-    /// Binds three `127.0.0.1:0` listeners and serves them on the current tokio runtime.
+    /// Binds three `127.0.0.1:0` listeners and serves plain HTTP on the current tokio runtime.
     pub async fn start(tenant: Tenant) -> anyhow::Result<FakeAzure> {
+        FakeAzure::start_serving(tenant, None).await
+    }
+
+    /// Like [`FakeAzure::start`], but every listener speaks HTTPS with `identity` and offers
+    /// HTTP/2 and HTTP/1.1 by ALPN; the URLs are `https://127.0.0.1:PORT`.
+    pub async fn start_tls(tenant: Tenant, identity: &TlsIdentity) -> anyhow::Result<FakeAzure> {
+        FakeAzure::start_serving(tenant, Some(tls_acceptor(identity)?)).await
+    }
+
+    async fn start_serving(tenant: Tenant, tls: Option<TlsAcceptor>) -> anyhow::Result<FakeAzure> {
         let login = bind("login").await?;
         let graph = bind("Graph").await?;
         let arm = bind("ARM").await?;
-        let url = |(_, address): &(TcpListener, SocketAddr)| format!("http://{address}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = |(_, address): &(TcpListener, SocketAddr)| format!("{scheme}://{address}");
         let directory = Directory::new(tenant);
         let audit_log = AuditLog::new(&directory);
         let activity_log = ActivityLog::new(&directory.tenant);
@@ -136,8 +160,13 @@ impl FakeAzure {
             .map(|((listener, _), service)| {
                 let router =
                     Router::new().fallback(serve).with_state(Listener { service, shared: Arc::clone(&shared) });
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = axum::serve(listener, router).await {
+                    let result = match tls {
+                        Some(acceptor) => serve_tls(listener, router, acceptor).await,
+                        None => axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await,
+                    };
+                    if let Err(error) = result {
                         tracing::error!(?service, %error, "fake Azure listener stopped");
                     }
                 })
@@ -149,28 +178,34 @@ impl FakeAzure {
     /// The `connector-host` flags that point a sync at this fake: its tenant's app registration
     /// (the credentials its token endpoint accepts) and its three loopback URLs.
     pub fn host_args(&self) -> Vec<String> {
-        let (client_id, client_secret, tenant_id) = {
-            let directory = lock(&self.shared.directory);
-            let tenant = &directory.tenant;
-            (tenant.client_id.clone(), tenant.client_secret.clone(), tenant.tenant_id.clone())
-        };
-        vec![
-            "--azure-client-id".into(),
-            client_id,
-            "--azure-client-secret".into(),
-            client_secret,
-            "--azure-tenant-id".into(),
-            tenant_id,
+        let mut args = self.credential_args();
+        args.extend([
             "--login-url".into(),
             self.login_url(),
             "--graph-url".into(),
             self.graph_url(),
             "--arm-url".into(),
             self.arm_url(),
+        ]);
+        args
+    }
+
+    /// The `connector-host` flags of this fake's app registration alone, for a sync that
+    /// reaches the fake under the cloud's own host names.
+    pub fn credential_args(&self) -> Vec<String> {
+        let directory = lock(&self.shared.directory);
+        let tenant = &directory.tenant;
+        vec![
+            "--azure-client-id".into(),
+            tenant.client_id.clone(),
+            "--azure-client-secret".into(),
+            tenant.client_secret.clone(),
+            "--azure-tenant-id".into(),
+            tenant.tenant_id.clone(),
         ]
     }
 
-    /// `http://127.0.0.1:PORT` of the token endpoint's host.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS) of the token endpoint's host.
     pub fn login_url(&self) -> String {
         self.shared.login_url.clone()
     }
@@ -278,14 +313,65 @@ async fn bind(service: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
     Ok((listener, address))
 }
 
+/// Serves HTTPS on `listener`: a TLS handshake per connection, then HTTP/1.1 or HTTP/2 as the
+/// client chose by ALPN. A failed handshake (a client that does not trust the certificate)
+/// only ends that connection.
+async fn serve_tls(listener: TcpListener, router: Router, acceptor: TlsAcceptor) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                tower_service::Service::call(&mut router.clone(), request)
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+fn tls_acceptor(identity: &TlsIdentity) -> anyhow::Result<TlsAcceptor> {
+    let chain = CertificateDer::pem_slice_iter(identity.certificate_chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the fake's certificate chain (PEM)")?;
+    let key = PrivateKeyDer::from_pem_slice(identity.private_key_pem.as_bytes())
+        .context("reading the fake's private key (PEM)")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the fake's certificate and key do not fit together")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 async fn serve(State(listener): State<Listener>, request: Request) -> Response {
+    let arrival = Arrival {
+        version: request.version(),
+        peer: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+    };
     let (parts, body) = request.into_parts();
     let path_and_query =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    // HTTP/2 carries the host in `:authority`, which hyper puts in the URI: seen as `Host`,
+    // the way HTTP/1.1 sends it, so links and logs read the same in both.
+    let mut headers = parts.headers.clone();
+    if !headers.contains_key(HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(HOST, host);
+    }
     let response = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
             let request =
-                ApiRequest::new(parts.method.clone(), parts.uri.path(), parts.uri.query(), parts.headers.clone(), body);
+                ApiRequest::new(parts.method.clone(), parts.uri.path(), parts.uri.query(), headers.clone(), body);
             let shared = &listener.shared;
             match listener.service {
                 Service::Login => login::handle(shared, &request),
@@ -299,8 +385,9 @@ async fn serve(State(listener): State<Listener>, request: Request) -> Response {
         listener.service,
         parts.method.as_str(),
         &path_and_query,
-        &parts.headers,
+        &headers,
         response.status().as_u16(),
+        arrival,
     ));
     response
 }

@@ -57,8 +57,9 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             (ExportFormat::C1z, Some(output)) => write_c1z_from(&args.input, output),
             (ExportFormat::C1z, None) => anyhow::bail!("--format c1z needs --output <file>.c1z"),
             (ExportFormat::Json, Some(output)) => {
-                let file = std::fs::File::create(output)
-                    .with_context(|| format!("cannot create {}: check that its directory exists and is writable", output.display()))?;
+                let file = std::fs::File::create(output).with_context(|| {
+                    format!("cannot create {}: check that its directory exists and is writable", output.display())
+                })?;
                 export::export(&args.input, &mut std::io::BufWriter::new(file))
             }
             (ExportFormat::Json, None) => {

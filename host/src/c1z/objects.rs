@@ -78,7 +78,7 @@ pub fn resource_type_message(row: &ResourceTypeRow) -> ResourceType {
 /// The resource with its trait, its status, its profile, and one `ChildResourceType`
 /// annotation per type listed under it (so baton and C1 walk tenant → subscription →
 /// resource group as the Go connector's tree).
-pub fn resource_message(row: &ResourceRow, child_types: &[String]) -> Resource {
+pub fn resource_message<'a>(row: &ResourceRow, child_types: impl IntoIterator<Item = &'a String>) -> Resource {
     let profile_json = serde_json::from_str::<Json>(&row.profile).ok().filter(Json::is_object);
     let profile = profile_json.as_ref().map(json_struct);
     let field = |name: &str| profile_json.as_ref().and_then(|profile| profile.get(name)).and_then(Json::as_str);
@@ -118,7 +118,7 @@ pub fn resource_message(row: &ResourceRow, child_types: &[String]) -> Resource {
         Trait::Unspecified => {}
     }
     annotations
-        .extend(child_types.iter().map(|child| ChildResourceType { resource_type_id: child.clone() }.to_any()));
+        .extend(child_types.into_iter().map(|child| ChildResourceType { resource_type_id: child.clone() }.to_any()));
     Resource {
         id: Some(ResourceId { resource_type: row.resource_type.clone(), resource: row.id.clone() }),
         parent_resource_id: row.parent.clone(),
@@ -156,7 +156,10 @@ pub fn entitlement_message(row: &EntitlementRow, resource_types: &BTreeMap<Strin
             .split(',')
             .filter(|id| !id.is_empty())
             .map(|id| {
-                resource_types.get(id).cloned().unwrap_or_else(|| ResourceType { id: id.to_owned(), ..Default::default() })
+                resource_types
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| ResourceType { id: id.to_owned(), ..Default::default() })
             })
             .collect(),
         annotations: Vec::new(),

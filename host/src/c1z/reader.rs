@@ -63,12 +63,16 @@ impl C1zReader {
     }
 
     pub fn sync_runs(&self) -> anyhow::Result<Vec<SyncRun>> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT sync_id, started_at, ended_at, sync_type FROM v1_sync_runs ORDER BY id")?;
+        let mut statement =
+            self.connection.prepare("SELECT sync_id, started_at, ended_at, sync_type FROM v1_sync_runs ORDER BY id")?;
         let runs = statement
             .query_map([], |row| {
-                Ok(SyncRun { sync_id: row.get(0)?, started_at: row.get(1)?, ended_at: row.get(2)?, sync_type: row.get(3)? })
+                Ok(SyncRun {
+                    sync_id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    ended_at: row.get(2)?,
+                    sync_type: row.get(3)?,
+                })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(runs)
@@ -81,7 +85,14 @@ impl C1zReader {
                 "SELECT sync_id, started_at, ended_at, sync_type FROM v1_sync_runs
                  WHERE ended_at IS NOT NULL AND sync_type = 'full' ORDER BY ended_at DESC, sync_id DESC LIMIT 1",
                 [],
-                |row| Ok(SyncRun { sync_id: row.get(0)?, started_at: row.get(1)?, ended_at: row.get(2)?, sync_type: row.get(3)? }),
+                |row| {
+                    Ok(SyncRun {
+                        sync_id: row.get(0)?,
+                        started_at: row.get(1)?,
+                        ended_at: row.get(2)?,
+                        sync_type: row.get(3)?,
+                    })
+                },
             )
             .optional()?
             .context("the c1z holds no finished full sync")
@@ -111,7 +122,12 @@ impl C1zReader {
                     &external_id,
                     "external_id is not <resource_type>:<id>",
                 )?;
-                ensure(row.get::<_, String>(1)? == id.resource_type, "resource", &external_id, "resource_type_id differs")?;
+                ensure(
+                    row.get::<_, String>(1)? == id.resource_type,
+                    "resource",
+                    &external_id,
+                    "resource_type_id differs",
+                )?;
                 let parent = match (row.get::<_, Option<String>>(2)?, row.get::<_, Option<String>>(3)?) {
                     (Some(resource_type), Some(resource)) => Some(ResourceId { resource_type, resource }),
                     _ => None,
@@ -173,9 +189,15 @@ impl C1zReader {
                     .get::<_, Option<Vec<u8>>>(6)?
                     .map(|bytes| decode::<GrantExpandable>(&bytes, "grant expansion", &external_id))
                     .transpose()?;
-                let annotated = GrantExpandable::find_in(&grant.annotations)
-                    .with_context(|| format!("grant {external_id}: its GrantExpandable annotation cannot be decoded"))?;
-                ensure(expansion == annotated, "grant", &external_id, "the expansion column differs from its annotation")?;
+                let annotated = GrantExpandable::find_in(&grant.annotations).with_context(|| {
+                    format!("grant {external_id}: its GrantExpandable annotation cannot be decoded")
+                })?;
+                ensure(
+                    expansion == annotated,
+                    "grant",
+                    &external_id,
+                    "the expansion column differs from its annotation",
+                )?;
                 Ok(StoredGrant { grant, expansion, needs_expansion: row.get(7)? })
             },
         )

@@ -7,7 +7,7 @@
 //! database is built with fixed settings and rebuilt by VACUUM, and zstd runs single-threaded
 //! at a fixed level.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
@@ -45,17 +45,17 @@ pub fn write_c1z(snapshot: &Path, output: &Path) -> anyhow::Result<C1zWritten> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let work = tempfile::Builder::new()
-        .prefix(".c1z-build-")
-        .tempdir_in(directory)
-        .with_context(|| format!("cannot create a work directory in {}: check that it is writable", directory.display()))?;
+    let work = tempfile::Builder::new().prefix(".c1z-build-").tempdir_in(directory).with_context(|| {
+        format!("cannot create a work directory in {}: check that it is writable", directory.display())
+    })?;
     let database_path = work.path().join("sync.sqlite");
     let mut database = Connection::open(&database_path)
         .with_context(|| format!("cannot create the c1z database in {}", work.path().display()))?;
     database.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
     database.execute_batch(TABLES).context("cannot create the c1z tables")?;
 
-    let run = SnapshotRun::read(&source).with_context(|| format!("cannot read the sync run of {}", snapshot.display()))?;
+    let run =
+        SnapshotRun::read(&source).with_context(|| format!("cannot read the sync run of {}", snapshot.display()))?;
     let transaction = database.transaction()?;
     let content_digest = copy_objects(&source, &transaction, &run.discovered_at)
         .with_context(|| format!("cannot convert {} to c1z rows", snapshot.display()))?;
@@ -98,7 +98,13 @@ impl SnapshotRun {
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )?;
         let started_at = sqlite_time(&started)?;
-        Ok(Self { connector, connector_version, discovered_at: started_at.clone(), started_at, ended_at: sqlite_time(&finished)? })
+        Ok(Self {
+            connector,
+            connector_version,
+            discovered_at: started_at.clone(),
+            started_at,
+            ended_at: sqlite_time(&finished)?,
+        })
     }
 
     /// 32 hex digits, the same for the same run and rows, different for any other sync.
@@ -123,12 +129,20 @@ fn copy_objects(source: &Connection, target: &Transaction<'_>, discovered_at: &s
         digest.update(data);
     };
 
-    let type_rows = query_rows(
+    let type_rows =
+        query_rows(source, "SELECT id, display_name, listed_under FROM resource_types ORDER BY id", |row| {
+            Ok(ResourceTypeRow { id: row.get(0)?, display_name: row.get(1)?, listed_under: row.get(2)? })
+        })?;
+    // A type's children: those listed under it, and those whose resources have it as parent
+    // (subscriptions are listed on their own, yet each is under its tenant).
+    let mut child_types: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (parent, child) in query_rows(
         source,
-        "SELECT id, display_name, listed_under FROM resource_types ORDER BY id",
-        |row| Ok(ResourceTypeRow { id: row.get(0)?, display_name: row.get(1)?, listed_under: row.get(2)? }),
-    )?;
-    let mut child_types: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        "SELECT DISTINCT parent_type, resource_type FROM resources WHERE parent_type IS NOT NULL",
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+    )? {
+        child_types.entry(parent).or_default().insert(child);
+    }
     let mut resource_types = BTreeMap::new();
     {
         let mut insert = target.prepare(
@@ -136,7 +150,7 @@ fn copy_objects(source: &Connection, target: &Transaction<'_>, discovered_at: &s
         )?;
         for row in &type_rows {
             if let Some(parent) = &row.listed_under {
-                child_types.entry(parent.clone()).or_default().push(row.id.clone());
+                child_types.entry(parent.clone()).or_default().insert(row.id.clone());
             }
             let message = resource_type_message(row);
             let data = message.encode_to_vec();
@@ -167,7 +181,7 @@ fn copy_objects(source: &Connection, target: &Transaction<'_>, discovered_at: &s
                 parent,
                 profile: row.get(5)?,
             };
-            let children = child_types.get(&resource.resource_type).map(Vec::as_slice).unwrap_or_default();
+            let children = child_types.get(&resource.resource_type).into_iter().flatten();
             let data = resource_message(&resource, children).encode_to_vec();
             record("v1_resources", &data);
             insert.execute(params![
@@ -204,7 +218,13 @@ fn copy_objects(source: &Connection, target: &Transaction<'_>, discovered_at: &s
             };
             let data = entitlement_message(&entitlement, &resource_types).encode_to_vec();
             record("v1_entitlements", &data);
-            insert.execute(params![entitlement.resource_type, entitlement.resource_id, entitlement.id, data, discovered_at])?;
+            insert.execute(params![
+                entitlement.resource_type,
+                entitlement.resource_id,
+                entitlement.id,
+                data,
+                discovered_at
+            ])?;
         }
     }
 
@@ -337,7 +357,8 @@ fn copy_previous_sync(target: &mut Connection, sync_id: &str, ended_at: &str) ->
 /// `C1ZF\0`, then one zstd frame of the database that records its size (as baton-sdk writes
 /// it), into a temporary file beside `output` that replaces it once complete.
 fn compress(database: &Path, output: &Path, directory: &Path) -> anyhow::Result<()> {
-    let cannot_write = || format!("cannot write {}: check that its directory is writable and has space", output.display());
+    let cannot_write =
+        || format!("cannot write {}: check that its directory is writable and has space", output.display());
     let mut input = File::open(database).context("cannot read back the c1z database")?;
     let size = input.metadata()?.len();
     let mut temporary = tempfile::Builder::new().prefix(".c1z-").tempfile_in(directory).with_context(cannot_write)?;

@@ -65,16 +65,7 @@ impl C1zReader {
     pub fn sync_runs(&self) -> anyhow::Result<Vec<SyncRun>> {
         let mut statement =
             self.connection.prepare("SELECT sync_id, started_at, ended_at, sync_type FROM v1_sync_runs ORDER BY id")?;
-        let runs = statement
-            .query_map([], |row| {
-                Ok(SyncRun {
-                    sync_id: row.get(0)?,
-                    started_at: row.get(1)?,
-                    ended_at: row.get(2)?,
-                    sync_type: row.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let runs = statement.query_map([], sync_run)?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(runs)
     }
 
@@ -85,14 +76,7 @@ impl C1zReader {
                 "SELECT sync_id, started_at, ended_at, sync_type FROM v1_sync_runs
                  WHERE ended_at IS NOT NULL AND sync_type = 'full' ORDER BY ended_at DESC, sync_id DESC LIMIT 1",
                 [],
-                |row| {
-                    Ok(SyncRun {
-                        sync_id: row.get(0)?,
-                        started_at: row.get(1)?,
-                        ended_at: row.get(2)?,
-                        sync_type: row.get(3)?,
-                    })
-                },
+                sync_run,
             )
             .optional()?
             .context("the c1z holds no finished full sync")
@@ -217,6 +201,11 @@ impl C1zReader {
         }
         Ok(items)
     }
+}
+
+/// A `v1_sync_runs` row selected as `sync_id, started_at, ended_at, sync_type`.
+fn sync_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
+    Ok(SyncRun { sync_id: row.get(0)?, started_at: row.get(1)?, ended_at: row.get(2)?, sync_type: row.get(3)? })
 }
 
 fn decode<M: Message + Default>(bytes: &[u8], kind: &str, id: &str) -> anyhow::Result<M> {

@@ -56,12 +56,16 @@ fn assert_c1z_matches_export(c1z: &Path, exported: &Value) -> C1zReader {
         .collect();
     let exported_types: BTreeSet<String> = texts(exported, "resource_types").map(|kind| field(kind, "id")).collect();
     assert_same_set("resource types", &types.keys().cloned().collect(), &exported_types);
-    for (kind, expected_trait) in
-        [("user", Trait::User), ("group", Trait::Group), ("role", Trait::Role), ("enterprise_application", Trait::App)]
-    {
+    for (kind, expected_trait) in [
+        ("user", Trait::User),
+        ("managed_identity", Trait::User),
+        ("group", Trait::Group),
+        ("role", Trait::Role),
+        ("enterprise_application", Trait::App),
+    ] {
         assert_eq!(types[kind], [expected_trait as i32], "{kind} carries the {expected_trait:?} trait");
     }
-    for kind in ["managed_identity", "tenant", "subscription", "resource_group"] {
+    for kind in ["tenant", "subscription", "resource_group"] {
         assert!(types[kind].is_empty(), "{kind} carries no trait");
     }
 
@@ -88,7 +92,12 @@ fn assert_c1z_matches_export(c1z: &Path, exported: &Value) -> C1zReader {
             "group" => assert!(has(GroupTrait::type_url()), "{id:?} has the group trait"),
             "role" => assert!(has(RoleTrait::type_url()), "{id:?} has the role trait"),
             "enterprise_application" => assert!(has(AppTrait::type_url()), "{id:?} has the app trait"),
-            "managed_identity" => assert!(has(NonHumanIdentityTrait::type_url()), "{id:?} is a non-human identity"),
+            "managed_identity" => {
+                assert!(has(NonHumanIdentityTrait::type_url()), "{id:?} is a non-human identity");
+                let service = UserTrait::find_in(&resource.annotations).expect("decodes").expect("a user trait");
+                assert_eq!(service.account_type, AccountType::Service as i32, "{id:?} is a service account");
+                assert!(service.status.is_some(), "{id:?} says whether it is enabled");
+            }
             "user" => assert!(has(UserTrait::type_url()), "{id:?} has the user trait"),
             _ => {}
         }

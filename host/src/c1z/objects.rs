@@ -49,11 +49,12 @@ pub struct GrantRow {
     pub principal: ResourceId,
 }
 
-/// The trait baton shows for each of our resource types. Managed identities get none: the
-/// enum has no non-human trait; they carry a `NonHumanIdentityTrait` annotation instead.
+/// The trait baton shows for each of our resource types. Managed identities are users of
+/// account type service, as the Go connector has them (so C1 lists them as service accounts),
+/// and carry a `NonHumanIdentityTrait` too.
 fn trait_of(resource_type: &str) -> Trait {
     match resource_type {
-        "user" => Trait::User,
+        "user" | "managed_identity" => Trait::User,
         "group" => Trait::Group,
         "role" => Trait::Role,
         "enterprise_application" => Trait::App,
@@ -86,10 +87,12 @@ pub fn resource_message<'a>(row: &ResourceRow, child_types: impl IntoIterator<It
     let mut status = None;
     match trait_of(&row.resource_type) {
         Trait::User => {
+            let is_managed_identity = row.resource_type == "managed_identity";
+            // Users say `status: enabled|disabled`; managed identities `enabled: true|false`.
             let enabled = match field("status") {
                 Some("enabled") => Some(true),
                 Some("disabled") => Some(false),
-                _ => None,
+                _ => profile_json.as_ref().and_then(|profile| profile.get("enabled")).and_then(Json::as_bool),
             };
             status = enabled.map(|enabled| Status {
                 status: if enabled { ResourceStatus::Enabled } else { ResourceStatus::Disabled } as i32,
@@ -103,18 +106,22 @@ pub fn resource_message<'a>(row: &ResourceRow, child_types: impl IntoIterator<It
                     status: if enabled { UserStatusValue::Enabled } else { UserStatusValue::Disabled } as i32,
                 }),
                 profile: profile.clone(),
-                account_type: account_type(field("account_kind")) as i32,
+                account_type: if is_managed_identity {
+                    AccountType::Service
+                } else {
+                    account_type(field("account_kind"))
+                } as i32,
                 login: field("login").unwrap_or_default().to_owned(),
                 employee_ids: field("employee_id").map(str::to_owned).into_iter().collect(),
             };
             annotations.push(user.to_any());
+            if is_managed_identity {
+                annotations.push(NonHumanIdentityTrait { nhi_type: NhiType::ManagedIdentity as i32 }.to_any());
+            }
         }
         Trait::Group => annotations.push(GroupTrait { profile: profile.clone() }.to_any()),
         Trait::Role => annotations.push(RoleTrait { profile: profile.clone() }.to_any()),
         Trait::App => annotations.push(AppTrait { profile: profile.clone() }.to_any()),
-        Trait::Unspecified if row.resource_type == "managed_identity" => {
-            annotations.push(NonHumanIdentityTrait { nhi_type: NhiType::ManagedIdentity as i32 }.to_any());
-        }
         Trait::Unspecified => {}
     }
     annotations

@@ -354,3 +354,14 @@ async fn a_c1z_written_over_the_previous_one_diffs_to_exactly_the_grant_made_bet
     assert_eq!(kept.resources, old.resources);
     assert_eq!(kept.entitlements, old.entitlements);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_at_the_output_that_is_not_a_c1z_is_replaced_and_keeps_no_history() {
+    let harness = Harness::start(Tenant::sample()).await;
+    let snapshot = harness.path("sync.db");
+    assert_success(&harness.sync(&snapshot, &[]).await);
+    let c1z = harness.path("sync.c1z");
+    std::fs::write(&c1z, b"not a c1z").expect("a stray file");
+    export_c1z(&snapshot, &c1z).await;
+    assert_c1z_matches_export(&c1z, &export(&snapshot).await);
+}

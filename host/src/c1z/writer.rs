@@ -328,7 +328,16 @@ fn copy_previous_sync(target: &mut Connection, sync_id: &str, ended_at: &str) ->
         )
         .optional()?;
     let Some((previous_id, previous_ended_at)) = latest else { return Ok(None) };
-    if previous_id == sync_id || previous_ended_at.as_str() >= ended_at {
+    if previous_id == sync_id {
+        return Ok(None);
+    }
+    if previous_ended_at.as_str() >= ended_at {
+        tracing::warn!(
+            previous_sync = %previous_id,
+            previous_ended_at = %previous_ended_at,
+            ended_at,
+            "the c1z at the output holds a sync that did not end before this one (readers order syncs by their end, to the second): it is not kept, and baton diff will see one sync"
+        );
         return Ok(None);
     }
     let copy = target.transaction()?;

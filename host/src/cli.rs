@@ -92,7 +92,8 @@ pub struct RevokeArgs {
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// The snapshot to write; replaced only when the sync completes.
+    /// The snapshot to write; replaced only when the sync completes. A name ending in .c1z
+    /// writes the snapshot beside it (<name>.db) and the c1z from it.
     #[arg(short = 'f', long = "file", visible_alias = "output", env = "BATON_FILE", default_value = "sync.db")]
     pub output: PathBuf,
     /// Also write the sync's figures (counts, requests, resource units, sandbox time) as JSON here.
@@ -109,6 +110,19 @@ pub struct ExportArgs {
     /// The snapshot to read.
     #[arg(short = 'i', long = "input", env = "BATON_FILE", default_value = "sync.db")]
     pub input: PathBuf,
+    /// json (our document) or c1z (ConductorOne's file, read by the `baton` CLI; needs --output).
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ExportFormat,
+    /// The file to write (json: printed when absent). A c1z already there keeps its latest
+    /// sync as the previous one, so `baton diff` compares the two.
+    #[arg(short = 'o', long, required_if_eq("format", "c1z"))]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    C1z,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@
 //! (an allow-list per tenant), the clock budget and memory of each call, and the output.
 //! The component only answers paged questions; see `wit/connector.wit`.
 
+pub mod c1z;
 pub mod cli;
 pub mod clock;
 pub mod cloud;

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use connector_host::cli::{Cli, Command, LogFormat};
+use connector_host::cli::{Cli, Command, ExportFormat, LogFormat};
 use connector_host::provision::{Action, Change, apply_from_cli};
 use connector_host::sandbox::ResourceRef;
 use connector_host::tenant::TenantSettings;
-use connector_host::{demo, export, run};
+use connector_host::{c1z, demo, export, run};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -39,20 +39,34 @@ async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Sync(args) => {
             let settings = TenantSettings::from_args(&args.azure)?;
-            let summary = run::sync_tenant(&settings, &args.run, &args.output).await?;
+            let c1z_snapshot = c1z::snapshot_beside(&args.output);
+            let snapshot = c1z_snapshot.as_deref().unwrap_or(&args.output);
+            let summary = run::sync_tenant(&settings, &args.run, snapshot).await?;
             if let Some(path) = &args.stats_json {
                 std::fs::write(path, summary.stats_json().to_string())
                     .with_context(|| format!("cannot write the sync's figures to {}", path.display()))?;
             }
-            println!("Synced into {}", args.output.display());
+            println!("Synced into {}", snapshot.display());
+            if c1z_snapshot.is_some() {
+                write_c1z_from(snapshot, &args.output)?;
+            }
             println!("{summary}");
             Ok(())
         }
-        Command::Export(args) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            export::export(&args.input, &mut out)
-        }
+        Command::Export(args) => match (args.format, &args.output) {
+            (ExportFormat::C1z, Some(output)) => write_c1z_from(&args.input, output),
+            (ExportFormat::C1z, None) => anyhow::bail!("--format c1z needs --output <file>.c1z"),
+            (ExportFormat::Json, Some(output)) => {
+                let file = std::fs::File::create(output).with_context(|| {
+                    format!("cannot create {}: check that its directory exists and is writable", output.display())
+                })?;
+                export::export(&args.input, &mut std::io::BufWriter::new(file))
+            }
+            (ExportFormat::Json, None) => {
+                let stdout = std::io::stdout();
+                export::export(&args.input, &mut std::io::BufWriter::new(stdout.lock()))
+            }
+        },
         Command::Demo(args) => demo::run_demo(&args.run, &args.output).await,
         Command::Grant(args) => {
             let change = Change {
@@ -74,6 +88,17 @@ async fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve(args) => connector_host::serve::serve(args).await,
     }
+}
+
+/// Writes the c1z of a snapshot and says so (and which previous sync it kept for `baton diff`).
+fn write_c1z_from(snapshot: &std::path::Path, output: &std::path::Path) -> anyhow::Result<()> {
+    let written = c1z::write_c1z(snapshot, output)
+        .with_context(|| format!("cannot write the c1z {} from {}", output.display(), snapshot.display()))?;
+    match &written.previous_sync_id {
+        Some(previous) => println!("Wrote {} (sync {}, after sync {previous})", output.display(), written.sync_id),
+        None => println!("Wrote {} (sync {})", output.display(), written.sync_id),
+    }
+    Ok(())
 }
 
 /// Runs a grant or revoke and prints its one JSON line; an error outcome also fails the command.

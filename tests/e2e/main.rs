@@ -1,6 +1,7 @@
 //! End-to-end tests: the host binary (or its sandbox) driving the real connector or the probe
 //! component against the fake Azure on loopback. Nothing here reaches any other address.
 
+mod c1z;
 mod clouds;
 mod deployment;
 mod failures;

@@ -17,3 +17,4 @@ mod serve;
 mod serve_support;
 mod support;
 mod sync;
+mod trust;

@@ -165,8 +165,8 @@ impl Guest for Probe {
         Ok(GrantPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 
-    fn grant(_: Vec<ConfigValue>, _: String, _: ResourceRef) -> Result<ProvisionResult, ConnectorError> {
-        Err(ConnectorError::Unsupported("probe grants nothing".into()))
+    fn grant(config: Vec<ConfigValue>, entitlement: String, principal: ResourceRef) -> Result<ProvisionResult, ConnectorError> {
+        trust::grant(&config, &entitlement, &principal)
     }
 
     fn revoke(_: Vec<ConfigValue>, _: String, _: ResourceRef) -> Result<ProvisionResult, ConnectorError> {

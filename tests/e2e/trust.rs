@@ -127,12 +127,18 @@ async fn hostile_endpoints_writes_and_tenant_ids_fail_alone_in_serve_while_the_o
     assert!(key_vault_fake.requests().is_empty(), "a connector asking for an unknown endpoint gets no token at all");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_read_only_gateway_refuses_writes_and_exotic_methods_before_they_leave() {
+/// A fake Azure, a probe sandbox (read-only, as every sync's) allowed its Graph, and a Graph URL.
+async fn graph_sandbox() -> (FakeAzure, Sandbox, String) {
     let tenant = Tenant::sample();
     let fake = FakeAzure::start(tenant.clone()).await.expect("a fake Azure");
     let sandbox = Sandbox::new(&tenant, &fake.login_url(), &[fake.graph_url()], SandboxLimits::default());
     let target = format!("{}/v1.0/organization", fake.graph_url());
+    (fake, sandbox, target)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_only_gateway_refuses_writes_and_exotic_methods_before_they_leave() {
+    let (fake, sandbox, target) = graph_sandbox().await;
     for method in ["TRACE", "PROPFIND", "CONNECT", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"] {
         let outcome = sandbox
             .run("request", &[("target", &target), ("method", method), ("body", "{}")])
@@ -156,10 +162,7 @@ async fn a_read_only_gateway_refuses_writes_and_exotic_methods_before_they_leave
 
 #[tokio::test(flavor = "multi_thread")]
 async fn method_override_headers_are_stripped_and_other_headers_kept() {
-    let tenant = Tenant::sample();
-    let fake = FakeAzure::start(tenant.clone()).await.expect("a fake Azure");
-    let sandbox = Sandbox::new(&tenant, &fake.login_url(), &[fake.graph_url()], SandboxLimits::default());
-    let target = format!("{}/v1.0/organization", fake.graph_url());
+    let (fake, sandbox, target) = graph_sandbox().await;
     let headers = "X-HTTP-Method-Override: DELETE\nX-HTTP-Method: DELETE\nX-Method-Override: DELETE\nX-Probe-Kept: yes";
     let page = sandbox
         .run("request", &[("target", &target), ("headers", headers)])
@@ -244,8 +247,13 @@ async fn synced_harness() -> Harness {
     harness
 }
 
-fn audit_rows(exported: &Value) -> Vec<Value> {
-    exported["provisioning_audit"].as_array().cloned().unwrap_or_default()
+/// The audit trail's one row as `export` shows it, checked to have `outcome`.
+async fn only_audit_row(audit_file: &Path, outcome: &str) -> Value {
+    let exported = export(audit_file).await;
+    let rows = exported["provisioning_audit"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 1, "one row: {rows:?}");
+    assert_eq!(rows[0]["outcome"], outcome, "{}", rows[0]);
+    rows[0].clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,11 +266,9 @@ async fn a_grant_that_traps_after_its_write_is_settled_as_unknown_in_the_audit_t
 
     let error = probe_change(&harness, &audit_file, &grant(&entitlement, &user)).await.expect_err("the call traps");
     assert!(harness.fake.tenant().groups[0].members.contains(&user), "the write reached Azure before the trap");
-    let rows = audit_rows(&export(&audit_file).await);
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["outcome"], "unknown", "{}", rows[0]);
-    assert_eq!(rows[0]["principal_id"], user.as_str());
-    let recorded = rows[0]["error"].as_str().unwrap_or_default();
+    let row = only_audit_row(&audit_file, "unknown").await;
+    assert_eq!(row["principal_id"], user.as_str());
+    let recorded = row["error"].as_str().unwrap_or_default();
     assert!(recorded.contains("may or may not have been made"), "{recorded}");
     assert!(format!("{error:#}").contains("grant"), "the error names the call: {error:#}");
 }
@@ -274,10 +280,8 @@ async fn a_grant_past_its_deadline_is_settled_as_unknown_in_the_audit_trail() {
     let audit_file = harness.path("sync.db");
     let error = probe_change(&harness, &audit_file, &grant("spin", &user)).await.expect_err("the deadline stops it");
     assert!(format!("{error:#}").contains("deadline"), "{error:#}");
-    let rows = audit_rows(&export(&audit_file).await);
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["outcome"], "unknown", "{}", rows[0]);
-    assert!(rows[0]["error"].as_str().unwrap_or_default().contains("deadline"), "{}", rows[0]);
+    let row = only_audit_row(&audit_file, "unknown").await;
+    assert!(row["error"].as_str().unwrap_or_default().contains("deadline"), "{}", row);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -287,9 +291,7 @@ async fn a_grant_answered_with_an_error_is_settled_as_error() {
     let audit_file = harness.path("sync.db");
     let report = probe_change(&harness, &audit_file, &grant("nothing-to-grant", &user)).await.expect("an answer");
     assert_eq!(report["outcome"], "error", "{report}");
-    let rows = audit_rows(&export(&audit_file).await);
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["outcome"], "error", "{}", rows[0]);
+    only_audit_row(&audit_file, "error").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -322,7 +324,5 @@ async fn a_row_left_pending_by_a_killed_process_shows_as_pending_in_export() {
         retried: false,
     };
     begin_audit(&audit_file, &record).expect("the pending row is written");
-    let rows = audit_rows(&export(&audit_file).await);
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["outcome"], "pending", "{}", rows[0]);
+    only_audit_row(&audit_file, "pending").await;
 }

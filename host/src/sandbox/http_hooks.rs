@@ -85,9 +85,7 @@ impl WasiHttpHooks for GuestHttpHooks {
 
 fn error_for_guest(error: GatewayError) -> HttpError {
     match error {
-        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => {
-            HttpError::HttpRequestDenied
-        }
+        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => HttpError::HttpRequestDenied,
         GatewayError::RequestTooLarge(max) => HttpError::HttpRequestBodySize(Some(max as u64)),
         GatewayError::Credentials(_) => {
             HttpError::InternalError(Some("the host could not obtain a token for this origin".into()))

@@ -224,11 +224,8 @@ impl Service {
             std::fs::create_dir_all(directory)
                 .with_context(|| format!("cannot create the tenant's data directory {}", directory.display()))?;
         }
-        let context = ProvisioningContext {
-            runtime: &connector.runtime,
-            gateway: Arc::new(gateway),
-            config: &connector_config,
-        };
+        let context =
+            ProvisioningContext { runtime: &connector.runtime, gateway: Arc::new(gateway), config: &connector_config };
         apply(&settings, &context, &output, change).await
     }
 }

@@ -18,8 +18,8 @@ wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
 
 use exports::idgov::connector::connector::Guest;
 use idgov::connector::types::{
-    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
-    ProvisionResult, Resource, ResourcePage, ResourceRef, ResourceType,
+    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult,
+    Resource, ResourcePage, ResourceRef, ResourceType,
 };
 use serde_json::json;
 
@@ -157,7 +157,11 @@ impl Guest for Probe {
         }
     }
 
-    fn list_entitlements(_: Vec<ConfigValue>, _: Resource, _: Option<String>) -> Result<EntitlementPage, ConnectorError> {
+    fn list_entitlements(
+        _: Vec<ConfigValue>,
+        _: Resource,
+        _: Option<String>,
+    ) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 
@@ -165,7 +169,11 @@ impl Guest for Probe {
         Ok(GrantPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 
-    fn grant(config: Vec<ConfigValue>, entitlement: String, principal: ResourceRef) -> Result<ProvisionResult, ConnectorError> {
+    fn grant(
+        config: Vec<ConfigValue>,
+        entitlement: String,
+        principal: ResourceRef,
+    ) -> Result<ProvisionResult, ConnectorError> {
         trust::grant(&config, &entitlement, &principal)
     }
 

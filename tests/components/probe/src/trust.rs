@@ -61,7 +61,11 @@ pub fn request(config: &[ConfigValue]) -> Result<ResourcePage, ConnectorError> {
     }
 }
 
-pub fn grant(config: &[ConfigValue], entitlement_id: &str, principal: &ResourceRef) -> Result<ProvisionResult, ConnectorError> {
+pub fn grant(
+    config: &[ConfigValue],
+    entitlement_id: &str,
+    principal: &ResourceRef,
+) -> Result<ProvisionResult, ConnectorError> {
     match entitlement_id.split_once(':') {
         None if entitlement_id == "trap" => panic!("the probe traps during a grant"),
         None if entitlement_id == "spin" => {
@@ -71,7 +75,8 @@ pub fn grant(config: &[ConfigValue], entitlement_id: &str, principal: &ResourceR
             }
         }
         Some(("add-member-then-trap", group)) => {
-            let graph = value(config, "graph-url").ok_or_else(|| ConnectorError::InvalidConfig("graph-url is required".into()))?;
+            let graph = value(config, "graph-url")
+                .ok_or_else(|| ConnectorError::InvalidConfig("graph-url is required".into()))?;
             let body = json!({"@odata.id": format!("{graph}/v1.0/directoryObjects/{}", principal.id)}).to_string();
             let response = waki::Client::new()
                 .post(&format!("{graph}/v1.0/groups/{group}/members/$ref"))

@@ -287,6 +287,22 @@ mod tests {
     }
 
     #[test]
+    fn a_token_request_prints_without_its_secret_or_token() {
+        let mut headers = HeaderMap::new();
+        let mut bearer = HeaderValue::from_static("Bearer eyJ0-token");
+        bearer.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, bearer);
+        let request = BufferedRequest {
+            method: Method::POST,
+            uri: "https://login.microsoftonline.com/x/oauth2/v2.0/token".parse().unwrap(),
+            headers,
+            body: Bytes::from_static(b"grant_type=client_credentials&client_secret=s3cr3t-value"),
+        };
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("s3cr3t") && !printed.contains("eyJ0"), "{printed}");
+    }
+
+    #[test]
     fn a_tenant_id_is_a_guid_or_a_domain_name() {
         for good in [TENANT, "72F988BF-86F1-41AF-91AB-2D7CD011DB47", "contoso.onmicrosoft.com", "login-test.example"] {
             assert!(check_tenant_id(good).is_ok(), "{good} is a tenant id");

@@ -119,9 +119,10 @@ pub fn check_tenant_id(tenant_id: &str) -> anyhow::Result<()> {
 fn is_guid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, length)| {
-            group.len() == length && group.bytes().all(|byte| byte.is_ascii_hexdigit())
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, length)| group.len() == length && group.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
 /// Letters, digits and hyphens in dot-separated labels (RFC 1123), at least two labels, the
@@ -151,7 +152,9 @@ fn token_url(login: &Url, tenant_id: &str) -> anyhow::Result<Url> {
         .push(tenant_id)
         .extend(["oauth2", "v2.0", "token"]);
     if Origin::from_url(&url)? != Origin::from_url(login)? {
-        anyhow::bail!("the token URL for tenant {tenant_id:?} would leave the login origin {login}: refusing to send the client secret there");
+        anyhow::bail!(
+            "the token URL for tenant {tenant_id:?} would leave the login origin {login}: refusing to send the client secret there"
+        );
     }
     Ok(url)
 }
@@ -208,9 +211,12 @@ impl TokenProvider {
             .map_err(|err| CredentialError::Unreachable { url: self.token_url.to_string(), reason: err.to_string() })?;
         let status = response.status.as_u16();
         if response.status.is_success() {
-            let token: TokenSuccess = serde_json::from_slice(&response.body).map_err(|err| {
-                CredentialError::Malformed { url: self.token_url.to_string(), status, problem: unparsed(&response, &err) }
-            })?;
+            let token: TokenSuccess =
+                serde_json::from_slice(&response.body).map_err(|err| CredentialError::Malformed {
+                    url: self.token_url.to_string(),
+                    status,
+                    problem: unparsed(&response, &err),
+                })?;
             return Ok((token.access_token, token_lifetime(token.expires_in)));
         }
         match serde_json::from_slice::<TokenFailure>(&response.body) {
@@ -281,6 +287,22 @@ mod tests {
     }
 
     #[test]
+    fn a_token_request_prints_without_its_secret_or_token() {
+        let mut headers = HeaderMap::new();
+        let mut bearer = HeaderValue::from_static("Bearer eyJ0-token");
+        bearer.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, bearer);
+        let request = BufferedRequest {
+            method: Method::POST,
+            uri: "https://login.microsoftonline.com/x/oauth2/v2.0/token".parse().unwrap(),
+            headers,
+            body: Bytes::from_static(b"grant_type=client_credentials&client_secret=s3cr3t-value"),
+        };
+        let printed = format!("{request:?}");
+        assert!(!printed.contains("s3cr3t") && !printed.contains("eyJ0"), "{printed}");
+    }
+
+    #[test]
     fn a_tenant_id_is_a_guid_or_a_domain_name() {
         for good in [TENANT, "72F988BF-86F1-41AF-91AB-2D7CD011DB47", "contoso.onmicrosoft.com", "login-test.example"] {
             assert!(check_tenant_id(good).is_ok(), "{good} is a tenant id");
@@ -313,7 +335,10 @@ mod tests {
     #[test]
     fn the_token_url_keeps_the_login_origin_and_takes_the_tenant_as_one_segment() {
         let login = Url::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!(token_url(&login, TENANT).unwrap().as_str(), format!("http://127.0.0.1:8080/{TENANT}/oauth2/v2.0/token"));
+        assert_eq!(
+            token_url(&login, TENANT).unwrap().as_str(),
+            format!("http://127.0.0.1:8080/{TENANT}/oauth2/v2.0/token")
+        );
         let behind_a_path = Url::parse("https://proxy.example/login/").unwrap();
         assert_eq!(
             token_url(&behind_a_path, "contoso.onmicrosoft.com").unwrap().as_str(),

@@ -125,8 +125,7 @@ pub fn policy_for(metadata: &ConnectorMetadata, endpoints: &AzureEndpoints) -> a
     let mut granted: Vec<(&str, AllowedOrigin)> = Vec::new();
     for asked in &metadata.endpoints {
         let Some(bound) = endpoints.bind(&asked.name) else {
-            let known: Vec<String> =
-                KNOWN_ENDPOINTS.iter().map(|(name, what)| format!("{name:?} ({what})")).collect();
+            let known: Vec<String> = KNOWN_ENDPOINTS.iter().map(|(name, what)| format!("{name:?} ({what})")).collect();
             bail!(
                 "connector {} asks for the endpoint {} ({}), which this host does not know: it grants only {}. Nothing was sent; run a connector that asks only for those",
                 shown(&metadata.name),

@@ -63,7 +63,7 @@ async fn plain_http_to_a_remote_host_is_refused() {
             "--azure-client-secret".into(),
             "b".into(),
             "--azure-tenant-id".into(),
-            "c".into(),
+            "contoso.onmicrosoft.com".into(),
             "--graph-url".into(),
             "http://graph.example.com".into(),
         ],

@@ -20,3 +20,4 @@ mod serve;
 mod serve_support;
 mod support;
 mod sync;
+mod trust;

@@ -1,7 +1,7 @@
 //! The probe component (tests/components/probe), built once per test run, and a way to run
 //! one of its probes in a sandbox whose gateway allows exactly the given origins.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -14,25 +14,40 @@ use connector_host::sandbox::{ConfigValue, ConnectorError, ConnectorRuntime, Res
 use fake_azure::Tenant;
 
 static PROBE: OnceLock<Vec<u8>> = OnceLock::new();
+static HOSTILE_ENDPOINTS_PROBE: OnceLock<PathBuf> = OnceLock::new();
 
 pub fn probe_component() -> &'static [u8] {
     PROBE.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let crate_dir = root.join("tests/components/probe");
-        let target_dir = root.join("target/probe");
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&crate_dir)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
-            .arg(&target_dir)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .expect("cargo runs to build the probe component");
-        assert!(status.success(), "the probe component builds (is the wasm32-wasip2 target installed?)");
-        std::fs::read(target_dir.join("wasm32-wasip2/release/probe_connector.wasm"))
-            .expect("the probe component exists")
+        let file = build_probe("target/probe", &[]);
+        std::fs::read(file).expect("the probe component exists")
     })
+}
+
+/// The probe built with `hostile-endpoints`: its metadata asks for an endpoint no host knows.
+/// Its own target directory, so the two builds never overwrite each other's file.
+pub fn hostile_endpoints_probe_file() -> &'static Path {
+    HOSTILE_ENDPOINTS_PROBE.get_or_init(|| build_probe("target/probe-hostile-endpoints", &["hostile-endpoints"]))
+}
+
+/// Builds the probe crate into `target_dir` (relative to the workspace) and returns its file.
+fn build_probe(target_dir: &str, features: &[&str]) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = root.join("tests/components/probe");
+    let target_dir = root.join(target_dir);
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(&crate_dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let status = command.status().expect("cargo runs to build the probe component");
+    assert!(status.success(), "the probe component builds (is the wasm32-wasip2 target installed?)");
+    target_dir.join("wasm32-wasip2/release/probe_connector.wasm")
 }
 
 pub struct Sandbox {

@@ -133,9 +133,7 @@ fn budget_error(refusal: BudgetExceeded) -> HttpError {
 
 fn error_for_guest(error: GatewayError) -> HttpError {
     match error {
-        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => {
-            HttpError::HttpRequestDenied
-        }
+        GatewayError::OriginNotAllowed(_) | GatewayError::MethodNotAllowed { .. } => HttpError::HttpRequestDenied,
         GatewayError::RequestTooLarge(max) => HttpError::HttpRequestBodySize(Some(max as u64)),
         GatewayError::Credentials(_) => {
             HttpError::InternalError(Some("the host could not obtain a token for this origin".into()))

@@ -58,8 +58,8 @@ pub use exports::idgov::connector::connector::{
     ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult, ResourcePage,
 };
 pub use idgov::connector::types::{
-    Capabilities, ConfigValue, Endpoint, Entitlement, EntitlementPurpose, Grant, Notice, NoticeKind, ProvisionOutcome, Resource,
-    ResourceRef, ResourceType, UpstreamError,
+    Capabilities, ConfigValue, Endpoint, Entitlement, EntitlementPurpose, Grant, Notice, NoticeKind, ProvisionOutcome,
+    Resource, ResourceRef, ResourceType, UpstreamError,
 };
 
 /// Limits applied to every call's store.

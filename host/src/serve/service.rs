@@ -235,11 +235,8 @@ impl Service {
             crate::store::create_private_dir(directory)
                 .with_context(|| format!("cannot create the tenant's data directory {}", directory.display()))?;
         }
-        let context = ProvisioningContext {
-            runtime: &connector.runtime,
-            gateway: Arc::new(gateway),
-            config: &connector_config,
-        };
+        let context =
+            ProvisioningContext { runtime: &connector.runtime, gateway: Arc::new(gateway), config: &connector_config };
         apply(&settings, &context, &output, change).await
     }
 }

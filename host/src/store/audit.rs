@@ -157,8 +157,13 @@ mod tests {
 
     fn outcomes(output: &Path) -> Vec<(i64, String, Option<String>)> {
         let connection = Connection::open(output).unwrap();
-        let mut statement = connection.prepare("SELECT id, outcome, error FROM provisioning_audit ORDER BY id").unwrap();
-        statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap().map(Result::unwrap).collect()
+        let mut statement =
+            connection.prepare("SELECT id, outcome, error FROM provisioning_audit ORDER BY id").unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[test]
@@ -166,7 +171,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("sync.db");
         let pending = begin_audit(&output, &record("granted")).unwrap();
-        assert_eq!(outcomes(&output), [(pending.id(), PENDING.to_owned(), None)], "written as pending, whatever it says");
+        assert_eq!(
+            outcomes(&output),
+            [(pending.id(), PENDING.to_owned(), None)],
+            "written as pending, whatever it says"
+        );
         let settled = AuditRecord { error: Some("the connector trapped"), ..record("unknown") };
         settle_audit(&output, &pending, &settled).unwrap();
         assert_eq!(outcomes(&output), [(pending.id(), "unknown".to_owned(), Some("the connector trapped".to_owned()))]);

@@ -21,8 +21,8 @@ mod upstream;
 
 use exports::idgov::connector::connector::Guest;
 use idgov::connector::types::{
-    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
-    ProvisionResult, Resource, ResourcePage, ResourceRef, ResourceType,
+    Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage, ProvisionResult,
+    Resource, ResourcePage, ResourceRef, ResourceType,
 };
 use serde_json::json;
 
@@ -161,7 +161,11 @@ impl Guest for Probe {
         }
     }
 
-    fn list_entitlements(_: Vec<ConfigValue>, _: Resource, _: Option<String>) -> Result<EntitlementPage, ConnectorError> {
+    fn list_entitlements(
+        _: Vec<ConfigValue>,
+        _: Resource,
+        _: Option<String>,
+    ) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 
@@ -169,8 +173,12 @@ impl Guest for Probe {
         Ok(GrantPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 
-    fn grant(_: Vec<ConfigValue>, _: String, _: ResourceRef) -> Result<ProvisionResult, ConnectorError> {
-        Err(ConnectorError::Unsupported("probe grants nothing".into()))
+    fn grant(
+        config: Vec<ConfigValue>,
+        entitlement: String,
+        principal: ResourceRef,
+    ) -> Result<ProvisionResult, ConnectorError> {
+        trust::grant(&config, &entitlement, &principal)
     }
 
     fn revoke(_: Vec<ConfigValue>, _: String, _: ResourceRef) -> Result<ProvisionResult, ConnectorError> {

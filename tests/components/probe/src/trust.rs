@@ -6,10 +6,15 @@
 //!   during a sync, or hide a write in a GET behind `X-HTTP-Method-Override`.
 //! - Built with the feature `hostile-endpoints`, `metadata` also asks for an endpoint the host
 //!   does not know ("keyvault": a token for another audience than Graph).
+//! - `grant` ends without an answer (finding 4, audit): entitlement `trap` traps, `spin` runs
+//!   past the deadline, `add-member-then-trap:<group id>` adds the principal to that group
+//!   through `graph-url` and then traps, so the change is made and the call never answers.
 
 use serde_json::json;
 
-use crate::idgov::connector::types::{ConfigValue, ConnectorError, Endpoint, ResourcePage};
+use crate::idgov::connector::types::{
+    ConfigValue, ConnectorError, Endpoint, ProvisionResult, ResourcePage, ResourceRef,
+};
 use crate::{report, value};
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -53,5 +58,34 @@ pub fn request(config: &[ConfigValue]) -> Result<ResourcePage, ConnectorError> {
             Ok(report("request", json!({"status": status, "body_length": body.len()})))
         }
         Err(error) => Err(ConnectorError::Transport(format!("{error:#}"))),
+    }
+}
+
+pub fn grant(
+    config: &[ConfigValue],
+    entitlement_id: &str,
+    principal: &ResourceRef,
+) -> Result<ProvisionResult, ConnectorError> {
+    match entitlement_id.split_once(':') {
+        None if entitlement_id == "trap" => panic!("the probe traps during a grant"),
+        None if entitlement_id == "spin" => {
+            let mut counter: u64 = 0;
+            loop {
+                counter = std::hint::black_box(counter.wrapping_add(1));
+            }
+        }
+        Some(("add-member-then-trap", group)) => {
+            let graph = value(config, "graph-url")
+                .ok_or_else(|| ConnectorError::InvalidConfig("graph-url is required".into()))?;
+            let body = json!({"@odata.id": format!("{graph}/v1.0/directoryObjects/{}", principal.id)}).to_string();
+            let response = waki::Client::new()
+                .post(&format!("{graph}/v1.0/groups/{group}/members/$ref"))
+                .header("Content-Type", "application/json")
+                .body(body.into_bytes())
+                .send()
+                .map_err(|error| ConnectorError::Transport(format!("{error:#}")))?;
+            panic!("the probe traps after its write answered {}", response.status_code())
+        }
+        _ => Err(ConnectorError::Unsupported("probe grants nothing".into())),
     }
 }

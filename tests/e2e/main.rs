@@ -8,6 +8,7 @@ mod gaps;
 mod go_defects;
 mod hostile;
 mod incremental;
+mod memory;
 mod oracle;
 mod probe;
 mod provisioning;

@@ -28,10 +28,10 @@ use wasmtime::{Engine, Store};
 use crate::outbound::gateway::TenantGateway;
 pub use artifact_cache::{ArtifactCache, CompiledFrom};
 pub use call::{ConnectorCall, HOSTCALL_FUEL, PageBudget};
-pub use text_caps::TEXT_LIMIT;
 pub use call_stats::{CallStats, CallTimes};
 use epoch::EpochTicker;
 use guest::GuestState;
+pub use text_caps::TEXT_LIMIT;
 
 wasmtime::component::bindgen!({
     path: "../wit",

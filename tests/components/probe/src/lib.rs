@@ -14,6 +14,8 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
 
+mod memory;
+
 use exports::idgov::connector::connector::Guest;
 use idgov::connector::types::{
     Capabilities, ConfigValue, ConnectorError, ConnectorMetadata, Endpoint, EntitlementPage, GrantPage,
@@ -154,11 +156,16 @@ impl Guest for Probe {
             }
             "allocate" => Ok(allocate()),
             "huge-page" => Ok(huge_page(&config)),
-            other => Err(ConnectorError::Unsupported(format!("no probe {other}"))),
+            other => memory::attack(other, &config)
+                .unwrap_or_else(|| Err(ConnectorError::Unsupported(format!("no probe {other}")))),
         }
     }
 
-    fn list_entitlements(_: Vec<ConfigValue>, _: Resource, _: Option<String>) -> Result<EntitlementPage, ConnectorError> {
+    fn list_entitlements(
+        _: Vec<ConfigValue>,
+        _: Resource,
+        _: Option<String>,
+    ) -> Result<EntitlementPage, ConnectorError> {
         Ok(EntitlementPage { items: vec![], next_page_token: None, notices: vec![] })
     }
 

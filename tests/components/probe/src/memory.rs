@@ -2,8 +2,8 @@
 //! more out of it than it holds (issue 10, finding 5). Each reports how far it got; the host must
 //! stop it first, with an error naming the budget.
 //!
-//! - `header-tables`: builds header tables (`fields`) until the host refuses, `count` at most,
-//!   each filled with 1 KiB values until the host refuses a value.
+//! - `header-tables`: builds `count` header tables (`fields`) and holds them, each with `values`
+//!   headers of 1 KiB.
 //! - `request-bodies`: starts `count` requests to `target`, each streaming a body of `size`
 //!   bytes, and holds them all before reading any answer.
 //! - `held-responses`: GETs `target` `count` times and holds every answer unread.
@@ -29,7 +29,7 @@ fn target(config: &[ConfigValue]) -> Result<&str, ConnectorError> {
 /// Runs the memory probe `name`, or `None` when there is none of that name.
 pub fn attack(name: &str, config: &[ConfigValue]) -> Option<Result<ResourcePage, ConnectorError>> {
     Some(match name {
-        "header-tables" => Ok(header_tables(number(config, "count", 100_000))),
+        "header-tables" => Ok(header_tables(number(config, "count", 100_000), number(config, "values", 8))),
         "request-bodies" => target(config)
             .and_then(|target| request_bodies(target, number(config, "count", 64), number(config, "size", 4 << 20))),
         "held-responses" => target(config).and_then(|target| held_responses(target, number(config, "count", 1_000))),
@@ -49,13 +49,13 @@ pub fn attack(name: &str, config: &[ConfigValue]) -> Option<Result<ResourcePage,
     })
 }
 
-fn header_tables(count: usize) -> ResourcePage {
+fn header_tables(count: usize, values: usize) -> ResourcePage {
     let value = vec![b'v'; 1024];
     let mut tables = Vec::new();
     let mut accepted_bytes = 0usize;
     for _ in 0..count {
         let fields = Fields::new();
-        for index in 0.. {
+        for index in 0..values {
             if fields.append(&format!("x-pad-{index}"), &value).is_err() {
                 break;
             }

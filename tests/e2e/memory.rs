@@ -169,3 +169,87 @@ async fn huge_notices_and_errors_are_cut_with_a_marker() {
         other => panic!("the probe's error comes back cut, got {other:?}"),
     }
 }
+
+/// A hostile tenant of the `serve` test: its probe, the tenant keys it gets, and the error its
+/// status must show.
+struct HostileTenant {
+    id: &'static str,
+    attack: &'static str,
+    options: &'static [(&'static str, &'static str)],
+    keys: &'static str,
+    error: &'static str,
+}
+
+const HOSTILE_TENANTS: [HostileTenant; 4] = [
+    HostileTenant {
+        id: "hostile-budget",
+        attack: "allocate",
+        options: &[],
+        keys: "memory_budget_mib = 100\n",
+        error: "tenant hostile-budget exceeded its memory budget of 100 MiB",
+    },
+    HostileTenant {
+        id: "hostile-call-memory",
+        attack: "allocate",
+        options: &[],
+        keys: "call_memory_mib = 32\n",
+        error: "past the limit of 32 MiB",
+    },
+    HostileTenant {
+        id: "hostile-deadline",
+        attack: "spin",
+        options: &[],
+        keys: "call_deadline = \"2s\"\n",
+        error: "deadline of 2s",
+    },
+    HostileTenant {
+        id: "hostile-aliased",
+        attack: "aliased-page",
+        options: &[("count", "5000"), ("size", "8388608")],
+        keys: "",
+        error: "MiB of one result",
+    },
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_tenant_hits_its_own_budget_while_the_others_stay_exact() {
+    use crate::serve::{assert_snapshot_is_exact, secrets, small_tenant};
+    use crate::serve_support::{ServeProcess, TenantEntry, probe_component_file, tenants_file};
+
+    let mut entries = Vec::new();
+    let mut healthy = Vec::new();
+    for n in 0..2 {
+        let fake = FakeAzure::start(small_tenant(n)).await.expect("a fake Azure");
+        entries.push(TenantEntry::for_fake(&format!("healthy-{n}"), &fake));
+        healthy.push(fake);
+    }
+    let hostile_fake = FakeAzure::start(small_tenant(99)).await.expect("a fake Azure");
+    let probe = probe_component_file().display().to_string();
+    for hostile in &HOSTILE_TENANTS {
+        let mut entry = TenantEntry::for_fake(hostile.id, &hostile_fake);
+        entry.extra = format!("component = {probe:?}\n{}", hostile.keys);
+        entry.connector_options.push(("attack".into(), hostile.attack.into()));
+        entry.connector_options.extend(hostile.options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
+        entries.push(entry);
+    }
+    // The global limits are generous: each hostile tenant is stopped by its own.
+    let serve = ServeProcess::start(
+        &tenants_file(&entries),
+        &secrets(&entries),
+        &["--max-concurrent-syncs", "6", "--workers", "2", "--call-timeout", "5m"],
+    )
+    .await;
+    let ids: Vec<String> = entries.iter().map(|entry| entry.id.clone()).collect();
+    let statuses = serve.wait_for_syncs(&ids, 1).await;
+    for hostile in &HOSTILE_TENANTS {
+        let status = &statuses[hostile.id];
+        assert_eq!(status["last_result"]["outcome"], "failure", "{status}");
+        let error = status["last_result"]["error"].as_str().unwrap_or_default();
+        assert!(error.contains(hostile.error), "{} fails saying why: {error}", hostile.id);
+    }
+    for (n, fake) in healthy.iter().enumerate() {
+        let id = format!("healthy-{n}");
+        assert_eq!(statuses[&id]["last_result"]["outcome"], "success", "{}", statuses[&id]);
+        assert_snapshot_is_exact(&serve, &id, fake).await;
+    }
+}

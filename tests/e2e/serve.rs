@@ -12,7 +12,7 @@ use crate::support::{Snapshot, assert_same_map, assert_same_set, export};
 
 /// A small generated tenant, different for each `n` (sizes and a user of its own), with its own
 /// app registration secret.
-fn small_tenant(n: usize) -> Tenant {
+pub(crate) fn small_tenant(n: usize) -> Tenant {
     let shape = TenantShape {
         users: 6 + n % 5,
         groups: 2 + n % 3,
@@ -32,11 +32,11 @@ fn small_tenant(n: usize) -> Tenant {
     tenant
 }
 
-fn secrets(entries: &[TenantEntry]) -> Vec<(String, String)> {
+pub(crate) fn secrets(entries: &[TenantEntry]) -> Vec<(String, String)> {
     entries.iter().map(|entry| (entry.secret_variable(), entry.tenant.client_secret.clone())).collect()
 }
 
-async fn assert_snapshot_is_exact(serve: &ServeProcess, id: &str, fake: &FakeAzure) {
+pub(crate) async fn assert_snapshot_is_exact(serve: &ServeProcess, id: &str, fake: &FakeAzure) {
     let actual = Snapshot::of(&export(&serve.snapshot(id)).await);
     let expected = Expected::of(&fake.tenant(), &Options { skip_ad_groups: false });
     assert_same_map(&format!("resources of {id}"), &actual.resources, &expected.resources);

@@ -145,7 +145,7 @@ async fn a_page_whose_items_alias_one_string_is_refused_before_it_is_copied() {
         .expect_err("the host stops copying at its hostcall fuel");
     let message = format!("{error:#}");
     assert!(message.contains("list-resources of aliased-page"), "{message}");
-    let limit = format!("at most {} MiB of one result", HOSTCALL_FUEL / MIB);
+    let limit = format!("at most {} MiB of one result", HOSTCALL_FUEL.div_ceil(MIB));
     assert!(message.contains(&limit), "{message}");
     assert!(sandbox.gateway.memory_budget().peak() < 64 * MIB, "nothing near the aliased size was held");
 }

@@ -108,7 +108,7 @@ fn explained(trap: wasmtime::Error) -> String {
     if message.contains("fuel allocated for hostcalls has been exhausted") {
         format!(
             "{message} (the host copies at most {} MiB of one result out of the sandbox; a connector must page larger results)",
-            HOSTCALL_FUEL / (1024 * 1024)
+            HOSTCALL_FUEL.div_ceil(1024 * 1024)
         )
     } else if message.contains("resource table has no free keys") {
         format!(

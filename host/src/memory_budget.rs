@@ -44,10 +44,6 @@ impl TenantBudget {
     pub fn used(&self) -> usize {
         self.used.load(Ordering::SeqCst)
     }
-
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
 }
 
 impl Default for TenantBudget {

@@ -26,26 +26,34 @@ pub struct TenantBudget {
     label: String,
     limit: usize,
     used: AtomicUsize,
+    /// The most ever charged at once, for tests and measurements.
+    peak: AtomicUsize,
 }
 
 impl TenantBudget {
     pub fn new(label: impl Into<String>, limit: usize) -> Arc<TenantBudget> {
-        Arc::new(TenantBudget { label: label.into(), limit, used: AtomicUsize::new(0) })
+        Arc::new(TenantBudget { label: label.into(), limit, used: AtomicUsize::new(0), peak: AtomicUsize::new(0) })
+    }
+
+    /// The most all the tenant's calls held at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
     }
 
     /// Bytes charged now, by all the tenant's calls.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::SeqCst)
     }
-
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
 }
 
 impl Default for TenantBudget {
     fn default() -> Self {
-        TenantBudget { label: "the tenant".into(), limit: DEFAULT_TENANT_BUDGET_BYTES, used: AtomicUsize::new(0) }
+        TenantBudget {
+            label: "the tenant".into(),
+            limit: DEFAULT_TENANT_BUDGET_BYTES,
+            used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -134,6 +142,7 @@ impl CallBudget {
                 requested: bytes,
             }));
         }
+        self.tenant.peak.fetch_max(self.tenant.used(), Ordering::SeqCst);
         Ok(())
     }
 

@@ -9,6 +9,7 @@ mod gaps;
 mod go_defects;
 mod hostile;
 mod incremental;
+mod memory;
 mod oracle;
 mod private_ca;
 mod probe;

@@ -12,7 +12,7 @@ use crate::support::{Snapshot, assert_same_map, assert_same_set, export};
 
 /// A small generated tenant, different for each `n` (sizes and a user of its own), with its own
 /// app registration secret.
-fn small_tenant(n: usize) -> Tenant {
+pub(crate) fn small_tenant(n: usize) -> Tenant {
     let shape = TenantShape {
         users: 6 + n % 5,
         groups: 2 + n % 3,

@@ -12,7 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 
 use super::call_stats::{CallStats, with_cpu_time};
-use super::guest::GuestState;
+use super::guest::{GuestState, RESOURCE_TABLE_CAPACITY};
 use super::text_caps::Capped as _;
 use super::{
     ChangePage, ConfigValue, ConnectorComponent, ConnectorError, ConnectorMetadata, EntitlementPage, GrantPage,
@@ -101,14 +101,18 @@ macro_rules! guest_call {
     }};
 }
 
-/// A trap's message, and for the one wasmtime raises when a result is larger than the store's
-/// hostcall fuel, which limit that is (wasmtime's own text does not say).
+/// A trap's message, and for the traps of wasmtime's own limits, which limit that is (their
+/// text does not say).
 fn explained(trap: wasmtime::Error) -> String {
     let message = format!("{trap:#}");
     if message.contains("fuel allocated for hostcalls has been exhausted") {
         format!(
             "{message} (the host copies at most {} MiB of one result out of the sandbox; a connector must page larger results)",
-            HOSTCALL_FUEL / (1024 * 1024)
+            HOSTCALL_FUEL.div_ceil(1024 * 1024)
+        )
+    } else if message.contains("resource table has no free keys") {
+        format!(
+            "{message} (a call may hold at most {RESOURCE_TABLE_CAPACITY} handles at once: requests, bodies, streams, header tables)"
         )
     } else {
         message

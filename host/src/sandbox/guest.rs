@@ -22,9 +22,10 @@ pub struct GuestState {
     hooks: GuestHttpHooks,
     limiter: CallLimiter,
     budget: Arc<CallBudget>,
-    /// The most the call's header tables can hold, charged up front: wasi-http allocates them
-    /// without asking the embedder, so they are bounded by count and size instead.
-    _header_tables: Charge,
+    /// The most the call's handles can hold, charged up front: wasi-http allocates header
+    /// tables and outgoing-body buffers without asking the embedder, so they are bounded by
+    /// count and size instead.
+    _handles: Charge,
 }
 
 /// Handles (requests, bodies, streams, header tables, pollables) one call may hold at once.
@@ -33,11 +34,18 @@ pub const RESOURCE_TABLE_CAPACITY: usize = 256;
 /// The largest header table a guest may build, in wasi-http's own measure (names and values
 /// plus their in-memory overhead). Azure requests carry a few short headers.
 pub const FIELD_SIZE_LIMIT: usize = 16 * 1024;
+/// The largest write into an outgoing body; wasi-http holds one chunk in its channel and one
+/// being sent, so a body the host is not reading yet holds at most two.
+pub const OUTGOING_BODY_CHUNK: usize = 8 * 1024;
+/// The most one handle can make the host hold: a full header table, or a body's two chunks.
+const HANDLE_BYTES: usize =
+    if FIELD_SIZE_LIMIT > 2 * OUTGOING_BODY_CHUNK { FIELD_SIZE_LIMIT } else { 2 * OUTGOING_BODY_CHUNK };
 
 impl GuestState {
     pub fn new(gateway: Arc<TenantGateway>, limits: &SandboxLimits) -> Result<Self, BudgetExceeded> {
         let budget = CallBudget::new(limits.memory_bytes, gateway.memory_budget().clone());
-        let header_tables = budget.charge(RESOURCE_TABLE_CAPACITY * FIELD_SIZE_LIMIT, "header tables (reserved)")?;
+        let handles =
+            budget.charge(RESOURCE_TABLE_CAPACITY * HANDLE_BYTES, "header tables and body buffers (reserved)")?;
         let mut table = ResourceTable::new();
         table.set_max_capacity(RESOURCE_TABLE_CAPACITY);
         let mut http = WasiHttpCtx::new();
@@ -54,7 +62,7 @@ impl GuestState {
                 instances: limits.instances,
             },
             budget,
-            _header_tables: header_tables,
+            _handles: handles,
         })
     }
 
@@ -134,5 +142,52 @@ impl ResourceLimiter for CallLimiter {
 
     fn memories(&self) -> usize {
         MEMORIES_PER_CALL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_budget::{MIB, TenantBudget};
+
+    fn limiter(call_limit: usize, tenant: Arc<TenantBudget>) -> CallLimiter {
+        let budget = CallBudget::new(call_limit, tenant);
+        CallLimiter {
+            memory: budget.empty_charge(),
+            tables: budget.empty_charge(),
+            table_elements: 1000,
+            instances: 16,
+        }
+    }
+
+    #[test]
+    fn the_memory_limit_is_on_all_memories_of_a_call_together() {
+        let mut limiter = limiter(100 * MIB, TenantBudget::new("tenant a", 1024 * MIB));
+        assert!(limiter.memory_growing(0, 60 * MIB, None).expect("the first memory fits"));
+        let error = limiter.memory_growing(0, 60 * MIB, None).expect_err("a second memory does not fit beside it");
+        assert!(error.to_string().contains("past the limit of 100 MiB"), "{error}");
+        assert_eq!(limiter.memories(), MEMORIES_PER_CALL);
+        assert_eq!(limiter.tables(), TABLES_PER_CALL);
+    }
+
+    #[test]
+    fn memory_growth_is_charged_to_the_tenant_and_given_back_with_the_call() {
+        let tenant = TenantBudget::new("tenant a", 1024 * MIB);
+        let mut first = limiter(256 * MIB, tenant.clone());
+        first.memory_growing(0, 10 * MIB, None).expect("fits");
+        first.memory_growing(10 * MIB, 30 * MIB, None).expect("fits");
+        assert_eq!(tenant.used(), 30 * MIB, "growth is charged by its increase");
+        drop(first);
+        assert_eq!(tenant.used(), 0);
+    }
+
+    #[test]
+    fn tables_are_capped_in_elements_and_charged() {
+        let tenant = TenantBudget::new("tenant a", 1024 * MIB);
+        let mut limiter = limiter(256 * MIB, tenant.clone());
+        assert!(limiter.table_growing(0, 1000, None).expect("at the cap"));
+        assert_eq!(tenant.used(), 1000 * TABLE_ELEMENT_BYTES);
+        let error = limiter.table_growing(1000, 1001, None).expect_err("past the cap");
+        assert!(error.to_string().contains("past the limit of 1000 per call"), "{error}");
     }
 }

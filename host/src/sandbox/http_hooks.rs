@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{
 };
 
 use super::call_stats::GatewayWait;
+use super::guest::OUTGOING_BODY_CHUNK;
 use crate::memory_budget::{BudgetExceeded, CallBudget, Charge};
 use crate::outbound::gateway::{GatewayError, TenantGateway};
 use crate::outbound::transport::{BufferedRequest, TransportError};
@@ -45,6 +46,14 @@ fn is_forbidden_for_guest(name: &HeaderName) -> bool {
 impl WasiHttpHooks for GuestHttpHooks {
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         Arc::new(is_forbidden_for_guest)
+    }
+
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        1
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK
     }
 
     fn send_request(

@@ -28,10 +28,10 @@ use wasmtime::{Engine, Store};
 use crate::outbound::gateway::TenantGateway;
 pub use artifact_cache::{ArtifactCache, CompiledFrom};
 pub use call::{ConnectorCall, HOSTCALL_FUEL, PageBudget};
-pub use text_caps::TEXT_LIMIT;
 pub use call_stats::{CallStats, CallTimes};
 use epoch::EpochTicker;
-use guest::GuestState;
+use guest::{GuestState, RESOURCE_TABLE_CAPACITY};
+pub use text_caps::TEXT_LIMIT;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -213,6 +213,9 @@ impl ConnectorRuntime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
         store.set_hostcall_fuel(HOSTCALL_FUEL);
+        // The guest's own handle tables: one entry per host handle it holds (at most
+        // `RESOURCE_TABLE_CAPACITY`), plus room for borrows and resources of its own.
+        store.set_max_component_handles(4 * RESOURCE_TABLE_CAPACITY);
         let deadline = Instant::now() + limits.call_timeout;
         let timeout = limits.call_timeout;
         // The guest yields to the executor at every tick, so a busy loop cannot hold a worker

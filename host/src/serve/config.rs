@@ -240,7 +240,10 @@ fn tenant_sandbox(entry: &TenantEntry, defaults: &Defaults) -> anyhow::Result<Te
         DEFAULT_TENANT_BUDGET_BYTES / MIB,
     )?;
     Ok(TenantSandbox {
-        call_limits: TenantCallLimits { memory_bytes: call_memory_mib.map(|mib| mib * MIB), call_timeout: call_deadline },
+        call_limits: TenantCallLimits {
+            memory_bytes: call_memory_mib.map(|mib| mib * MIB),
+            call_timeout: call_deadline,
+        },
         memory_budget_bytes: memory_budget_mib.saturating_mul(MIB),
     })
 }

@@ -120,5 +120,9 @@ fn call_limits_and_the_memory_budget_are_per_tenant_with_defaults() {
 #[test]
 fn a_call_memory_limit_no_guest_can_address_is_refused() {
     let text = MINIMAL.replace("id = \"contoso\"", "id = \"contoso\"\ncall_memory_mib = 100000");
-    assert!(parse_error(&text).contains("call_memory_mib 100000 is more than a call can address"), "{}", parse_error(&text));
+    assert!(
+        parse_error(&text).contains("call_memory_mib 100000 is more than a call can address"),
+        "{}",
+        parse_error(&text)
+    );
 }

@@ -27,8 +27,8 @@ use clap::Args;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::RunArgs;
-use crate::outbound::transport::{HttpTransport, TransportLimits};
 use crate::memory_budget::MIB;
+use crate::outbound::transport::{HttpTransport, TransportLimits};
 use crate::sandbox::{InstanceAllocator, RuntimeOptions, SandboxLimits, TenantCallLimits};
 use ops_listener::ListenerLimits;
 use ops_token::{OPERATOR_TOKEN, OpsCredentials, OpsToken, READ_TOKEN};

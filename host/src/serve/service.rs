@@ -82,9 +82,14 @@ impl Service {
             .tenants
             .into_iter()
             .map(|config| {
-                let memory_budget = TenantBudget::new(format!("tenant {}", config.id), config.sandbox.memory_budget_bytes);
-                let slot =
-                    TenantSlot { config, memory_budget, record: Mutex::new(TenantRecord::new()), trigger: Notify::new() };
+                let memory_budget =
+                    TenantBudget::new(format!("tenant {}", config.id), config.sandbox.memory_budget_bytes);
+                let slot = TenantSlot {
+                    config,
+                    memory_budget,
+                    record: Mutex::new(TenantRecord::new()),
+                    trigger: Notify::new(),
+                };
                 (slot.config.id.clone(), Arc::new(slot))
             })
             .collect();

@@ -17,6 +17,7 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
 
+mod memory;
 mod upstream;
 
 use exports::idgov::connector::connector::Guest;
@@ -157,7 +158,8 @@ impl Guest for Probe {
             "huge-page" => Ok(huge_page(&config)),
             "upstream" => upstream::read_repeatedly(&config),
             "request" => trust::request(&config),
-            other => Err(ConnectorError::Unsupported(format!("no probe {other}"))),
+            other => memory::attack(other, &config)
+                .unwrap_or_else(|| Err(ConnectorError::Unsupported(format!("no probe {other}")))),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod connector_error;
 pub mod credentials;
 pub mod demo;
 pub mod export;
+pub mod log_text;
 pub mod outbound;
 pub mod provision;
 pub mod run;

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::OutboundStats;
 use super::pacing::Pacer;
 use super::policy::OutboundPolicy;
+use super::log_budget::LogBudget;
 use super::retry::{RetryPolicy, send_with_retry};
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 use crate::credentials::{CredentialError, TokenProvider};
@@ -45,6 +46,8 @@ pub struct TenantGateway {
     /// The first error a guest cannot explain itself (a refused token, a refused origin), kept
     /// so the host reports the real cause instead of the guest's generic transport error.
     first_failure: Mutex<Option<String>>,
+    /// A guest can make failing requests as fast as it likes: their warnings are rationed.
+    failure_log: LogBudget,
 }
 
 pub struct GatewaySettings {
@@ -78,6 +81,7 @@ impl TenantGateway {
             pacer: Pacer::new(settings.stats.clone()),
             stats: settings.stats,
             first_failure: Mutex::new(None),
+            failure_log: LogBudget::default(),
         }
     }
 
@@ -133,7 +137,9 @@ impl TenantGateway {
                     self.remember_failure(error);
                 }
             }
-            tracing::warn!(method = %request.method, uri = %redacted_uri(&request.uri), %error, "outbound request failed");
+            if let Some(suppressed_before) = self.failure_log.admit() {
+                tracing::warn!(method = %request.method, uri = %redacted_uri(&request.uri), %error, suppressed_before, "outbound request failed");
+            }
         }
         result
     }

@@ -9,6 +9,7 @@ mod go_defects;
 mod hostile;
 mod incremental;
 mod oracle;
+mod ops_hardening;
 mod probe;
 mod provisioning;
 mod resume;

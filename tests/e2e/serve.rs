@@ -32,11 +32,11 @@ fn small_tenant(n: usize) -> Tenant {
     tenant
 }
 
-fn secrets(entries: &[TenantEntry]) -> Vec<(String, String)> {
+pub fn secrets(entries: &[TenantEntry]) -> Vec<(String, String)> {
     entries.iter().map(|entry| (entry.secret_variable(), entry.tenant.client_secret.clone())).collect()
 }
 
-async fn assert_snapshot_is_exact(serve: &ServeProcess, id: &str, fake: &FakeAzure) {
+pub async fn assert_snapshot_is_exact(serve: &ServeProcess, id: &str, fake: &FakeAzure) {
     let actual = Snapshot::of(&export(&serve.snapshot(id)).await);
     let expected = Expected::of(&fake.tenant(), &Options { skip_ad_groups: false });
     assert_same_map(&format!("resources of {id}"), &actual.resources, &expected.resources);

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use fake_azure::{FakeAzure, Tenant};
-use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::serve::{assert_snapshot_is_exact, secrets};
+use crate::serve::{PendingMembership, assert_snapshot_is_exact, secrets};
 use crate::serve_support::{OPS_TOKEN, ServeProcess, TenantEntry, probe_component_file, tenants_file};
 
 const READ_TOKEN: &str = "test-read-token-0123456789abcdef";
@@ -98,18 +97,8 @@ async fn hostile_throttling_numbers_fail_their_tenant_with_a_clear_error_while_s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_read_token_reads_metrics_and_status_and_only_the_operator_token_changes_anything() {
-    let tenant = Tenant::sample();
-    let group = tenant
-        .groups
-        .iter()
-        .find(|group| group.on_premises_sync_enabled != Some(true) && group.group_types.is_empty())
-        .expect("the sample has a cloud security group")
-        .clone();
-    let user = tenant.users.iter().find(|user| !group.members.contains(&user.id)).expect("a user outside it").clone();
-    let fake = FakeAzure::start(tenant).await.expect("a fake Azure");
-    let mut entry = TenantEntry::for_fake("contoso", &fake);
-    entry.extra = "provisioning = true\n".into();
-    let entries = [entry];
+    let pending = PendingMembership::start().await;
+    let entries = [pending.entry.clone()];
     let mut env = secrets(&entries);
     env.push(("CONNECTOR_HOST_OPS_READ_TOKEN".into(), READ_TOKEN.into()));
     let serve = ServeProcess::start(&tenants_file(&entries), &env, &[]).await;
@@ -119,11 +108,7 @@ async fn the_read_token_reads_metrics_and_status_and_only_the_operator_token_cha
         let (code, body) = serve.call("GET", path, Some(READ_TOKEN), None).await;
         assert_eq!(code, 200, "the read token reads {path}: {body}");
     }
-    let change = json!({
-        "entitlement": format!("group:{}:members", group.id),
-        "principal_type": "user",
-        "principal_id": user.id,
-    });
+    let change = pending.change.clone();
     for (path, body) in [
         ("/tenants/contoso/grant", Some(change.clone())),
         ("/tenants/contoso/revoke", Some(change.clone())),
@@ -133,8 +118,7 @@ async fn the_read_token_reads_metrics_and_status_and_only_the_operator_token_cha
         assert_eq!(code, 403, "the read token cannot POST {path}: {answer}");
         assert!(answer["error"].as_str().unwrap_or_default().contains("--ops-token-file"), "{answer}");
     }
-    let members = fake.tenant().groups.into_iter().find(|g| g.id == group.id).expect("the group").members;
-    assert!(!members.contains(&user.id), "nothing changed in Azure");
+    assert!(!pending.is_member(), "nothing changed in Azure");
     assert_eq!(serve.call("GET", "/metrics", Some("not-a-token-0123456789"), None).await.0, 401);
 
     let (code, body) = serve.call("POST", "/tenants/contoso/grant", Some(OPS_TOKEN), Some(change)).await;

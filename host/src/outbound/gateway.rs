@@ -10,9 +10,9 @@ use http::{HeaderValue, Method};
 use tokio::sync::Semaphore;
 
 use super::OutboundStats;
+use super::log_budget::LogBudget;
 use super::pacing::Pacer;
 use super::policy::OutboundPolicy;
-use super::log_budget::LogBudget;
 use super::retry::{RetryPolicy, send_with_retry};
 use super::transport::{BufferedRequest, BufferedResponse, HttpTransport, TransportError};
 use crate::credentials::{CredentialError, TokenProvider};

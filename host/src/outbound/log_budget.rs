@@ -54,7 +54,10 @@ impl Drop for LogBudget {
     fn drop(&mut self) {
         let suppressed = self.state.get_mut().map(|window| window.suppressed).unwrap_or(0);
         if suppressed > 0 {
-            tracing::warn!(suppressed, "more outbound requests failed than were logged (at most {PER_WINDOW} a minute)");
+            tracing::warn!(
+                suppressed,
+                "more outbound requests failed than were logged (at most {PER_WINDOW} a minute)"
+            );
         }
     }
 }

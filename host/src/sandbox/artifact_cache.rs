@@ -112,8 +112,8 @@ impl ArtifactCache {
 /// could be swapped between a check and the open): a regular file, owned by this user, not
 /// writable by group or others.
 fn read_trusted_artifact(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
     use rustix::fs::OFlags;
+    use std::io::Read as _;
     let opened = fs::OpenOptions::new()
         .read(true)
         // NONBLOCK: a FIFO planted under the name must not hang the start.

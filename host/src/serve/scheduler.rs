@@ -170,7 +170,12 @@ mod tests {
             trigger: tokio::sync::Notify::new(),
         };
         slot.record().running_stats = Some(Arc::new(OutboundStats::default()));
-        record_crash(&slot, (SystemTime::now(), Instant::now()), "attempt to add with overflow\n", Duration::from_secs(60));
+        record_crash(
+            &slot,
+            (SystemTime::now(), Instant::now()),
+            "attempt to add with overflow\n",
+            Duration::from_secs(60),
+        );
         let record = slot.record();
         let result = record.last_result.as_ref().expect("a result");
         assert_eq!(result.outcome, "failure");

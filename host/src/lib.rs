@@ -13,6 +13,7 @@ pub mod connector_error;
 pub mod credentials;
 pub mod demo;
 pub mod export;
+pub mod log_text;
 pub mod memory_budget;
 pub mod outbound;
 pub mod provision;

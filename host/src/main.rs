@@ -119,7 +119,8 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Console => builder.init(),
+        // Text from components and Azure reaches these fields: one event stays one line.
+        LogFormat::Console => builder.fmt_fields(connector_host::log_text::escaping_fields()).init(),
     }
     Ok(())
 }

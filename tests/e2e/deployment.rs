@@ -315,6 +315,44 @@ fn serving_containers_probe_healthz_for_liveness_and_readyz_for_readiness_on_the
     }
 }
 
+/// The Secret whose volume is mounted at the directory of `file` in `container`.
+fn secret_mounted_for<'a>(pod: &'a Value, container: &Value, file: &str) -> &'a str {
+    let directory = Path::new(file).parent().and_then(Path::to_str).expect("a file in a directory");
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|mount| mount["mountPath"] == directory)
+        .unwrap_or_else(|| panic!("nothing is mounted at {directory}"));
+    pod["volumes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|volume| volume["name"] == mount["name"])
+        .and_then(|volume| volume["secret"]["secretName"].as_str())
+        .unwrap_or_else(|| panic!("{directory} is not a Secret volume"))
+}
+
+/// Prometheus gets a token that can only read: the operator token, which can grant and revoke,
+/// comes from another Secret.
+#[test]
+fn serving_containers_take_a_read_token_from_a_secret_of_its_own() {
+    let objects = all_objects();
+    for (workload, pod) in serving_workloads(&objects) {
+        for container in containers(pod) {
+            let operator = flag_value(container, "--ops-token-file").expect("an operator token");
+            let reader = flag_value(container, "--ops-read-token-file")
+                .unwrap_or_else(|| panic!("{}: no read token for Prometheus", name(workload)));
+            let (operator, reader) =
+                (secret_mounted_for(pod, container, operator), secret_mounted_for(pod, container, reader));
+            assert_ne!(operator, reader, "{}: one Secret for both tokens", name(workload));
+            named(&objects, "Secret", reader);
+        }
+    }
+    let services = read(&repo_root().join("deploy/kubernetes/multi-tenant/services.yaml"));
+    assert!(services.contains("azure-connector-ops-read-token"), "Prometheus is told to use the read token");
+}
+
 #[test]
 fn single_tenant_secret_holds_exactly_the_go_connector_env_names() {
     let objects = objects("single-tenant");

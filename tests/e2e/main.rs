@@ -10,6 +10,7 @@ mod go_defects;
 mod hostile;
 mod incremental;
 mod memory;
+mod ops_hardening;
 mod oracle;
 mod private_ca;
 mod probe;

@@ -177,31 +177,56 @@ async fn the_ops_api_serves_health_without_a_token_and_everything_else_only_with
     assert!(body["error"].as_str().unwrap_or_default().contains("provisioning = true"), "{body}");
 }
 
+/// The sample tenant on a fake with provisioning on, and a change it has not seen: a user
+/// added to a cloud security group it is not in.
+pub struct PendingMembership {
+    pub fake: FakeAzure,
+    pub entry: TenantEntry,
+    pub group_id: String,
+    pub user_id: String,
+    /// The body of the grant (or revoke) request.
+    pub change: Value,
+}
+
+impl PendingMembership {
+    pub async fn start() -> PendingMembership {
+        let tenant = Tenant::sample();
+        let group = tenant
+            .groups
+            .iter()
+            .find(|group| group.on_premises_sync_enabled != Some(true) && group.group_types.is_empty())
+            .expect("the sample has a cloud security group")
+            .clone();
+        let user =
+            tenant.users.iter().find(|user| !group.members.contains(&user.id)).expect("a user outside it").clone();
+        let fake = FakeAzure::start(tenant).await.expect("a fake Azure");
+        let mut entry = TenantEntry::for_fake("contoso", &fake);
+        entry.extra = "provisioning = true\n".into();
+        let change = json!({
+            "entitlement": format!("group:{}:members", group.id),
+            "principal_type": "user",
+            "principal_id": user.id,
+        });
+        PendingMembership { fake, entry, group_id: group.id, user_id: user.id, change }
+    }
+
+    /// Whether Azure lists the user in the group now.
+    pub fn is_member(&self) -> bool {
+        let groups = self.fake.tenant().groups;
+        groups.into_iter().find(|group| group.id == self.group_id).expect("the group").members.contains(&self.user_id)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_grant_through_the_ops_api_changes_azure_for_a_tenant_with_provisioning_on() {
-    let tenant = Tenant::sample();
-    let group = tenant
-        .groups
-        .iter()
-        .find(|group| group.on_premises_sync_enabled != Some(true) && group.group_types.is_empty())
-        .expect("the sample has a cloud security group")
-        .clone();
-    let user = tenant.users.iter().find(|user| !group.members.contains(&user.id)).expect("a user outside it").clone();
-    let fake = FakeAzure::start(tenant).await.expect("a fake Azure");
-    let mut entry = TenantEntry::for_fake("contoso", &fake);
-    entry.extra = "provisioning = true\n".into();
-    let entries = [entry];
+    let pending = PendingMembership::start().await;
+    let entries = [pending.entry.clone()];
     let serve = ServeProcess::start(&tenants_file(&entries), &secrets(&entries), &[]).await;
-    let change = json!({
-        "entitlement": format!("group:{}:members", group.id),
-        "principal_type": "user",
-        "principal_id": user.id,
-    });
+    let change = pending.change.clone();
     let (code, body) = serve.call("POST", "/tenants/contoso/grant", Some(OPS_TOKEN), Some(change.clone())).await;
     assert_eq!(code, 200, "{body}\n{}", serve.log());
     assert_eq!(body["outcome"], "granted", "{body}");
-    let members = fake.tenant().groups.into_iter().find(|g| g.id == group.id).expect("the group").members;
-    assert!(members.contains(&user.id), "Azure now lists the user as a member");
+    assert!(pending.is_member(), "Azure now lists the user as a member");
     let (code, body) = serve.call("POST", "/tenants/contoso/revoke", Some(OPS_TOKEN), Some(change)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["outcome"], "revoked", "{body}");

@@ -22,6 +22,7 @@ pub const OPS_TOKEN: &str = "test-ops-token-0123456789abcdef";
 
 /// One `[[tenant]]` of a tenants file pointing at a fake Azure; its secret goes in the
 /// environment variable `SECRET_<ID>` (never in the file).
+#[derive(Clone)]
 pub struct TenantEntry {
     pub id: String,
     pub tenant: Tenant,

@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue, Method};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::OutboundStats;
+use super::log_budget::LogBudget;
 use super::pacing::Pacer;
 use super::policy::{Access, OutboundPolicy};
 use super::retry::{RetryPolicy, send_with_retry};
@@ -47,6 +48,8 @@ pub struct TenantGateway {
     /// The first error a guest cannot explain itself (a refused token, a refused origin), kept
     /// so the host reports the real cause instead of the guest's generic transport error.
     first_failure: Mutex<Option<String>>,
+    /// A guest can make failing requests as fast as it likes: their warnings are rationed.
+    failure_log: LogBudget,
     /// What the tenant's calls may hold together; every sandbox given this gateway charges it.
     memory_budget: Arc<TenantBudget>,
     /// The tenant's own per-call limits. They live here because the gateway is the one object
@@ -91,6 +94,7 @@ impl TenantGateway {
             first_failure: Mutex::new(None),
             memory_budget: Arc::new(TenantBudget::default()),
             call_limits: TenantCallLimits::default(),
+            failure_log: LogBudget::default(),
         }
     }
 
@@ -187,7 +191,9 @@ impl TenantGateway {
                     self.remember_failure(error);
                 }
             }
-            tracing::warn!(method = %request.method, uri = %redacted_uri(&request.uri), %error, "outbound request failed");
+            if let Some(suppressed_before) = self.failure_log.admit() {
+                tracing::warn!(method = %request.method, uri = %redacted_uri(&request.uri), %error, suppressed_before, "outbound request failed");
+            }
         }
         result
     }

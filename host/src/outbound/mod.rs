@@ -2,6 +2,7 @@
 //! gateway that puts them together with the tenant's credentials.
 
 pub mod gateway;
+pub mod log_budget;
 pub mod pacing;
 pub mod policy;
 pub mod proxy;

@@ -259,16 +259,16 @@ mod tests {
     #[test]
     fn ipv6_forms_carrying_a_prohibited_ipv4_address_are_prohibited() {
         for address in [
-            "64:ff9b::a9fe:a9fe",    // NAT64 of 169.254.169.254
-            "64:ff9b::10.0.0.1",     // NAT64 of 10.0.0.1
-            "::ffff:10.0.0.1",       // IPv4-mapped
-            "::ffff:168.63.129.16",  // IPv4-mapped WireServer
-            "::10.0.0.1",            // IPv4-compatible
-            "::20.190.128.1",        // IPv4-compatible, even of a public address (deprecated form)
-            "2002:a9fe:a9fe::1",     // 6to4 of 169.254.169.254
-            "64:ff9b:1::1",          // local-use NAT64
-            "2001:0:4136:e378::1",   // Teredo
-            "fec0::1",               // site-local
+            "64:ff9b::a9fe:a9fe",   // NAT64 of 169.254.169.254
+            "64:ff9b::10.0.0.1",    // NAT64 of 10.0.0.1
+            "::ffff:10.0.0.1",      // IPv4-mapped
+            "::ffff:168.63.129.16", // IPv4-mapped WireServer
+            "::10.0.0.1",           // IPv4-compatible
+            "::20.190.128.1",       // IPv4-compatible, even of a public address (deprecated form)
+            "2002:a9fe:a9fe::1",    // 6to4 of 169.254.169.254
+            "64:ff9b:1::1",         // local-use NAT64
+            "2001:0:4136:e378::1",  // Teredo
+            "fec0::1",              // site-local
             "ff02::1",
             "::",
         ] {

@@ -112,8 +112,8 @@ impl ArtifactCache {
 /// could be swapped between a check and the open): a regular file, owned by this user, not
 /// writable by group or others.
 fn read_trusted_artifact(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
-    use std::io::Read as _;
     use rustix::fs::OFlags;
+    use std::io::Read as _;
     let opened = fs::OpenOptions::new()
         .read(true)
         // NONBLOCK: a FIFO planted under the name must not hang the start.
@@ -203,7 +203,7 @@ mod tests {
         fs::rename(&artifact, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &artifact).unwrap();
 
-        let error = read_trusted_artifact(&artifact).err().expect("a link is refused").to_string();
+        let error = read_trusted_artifact(&artifact).expect_err("a link is refused").to_string();
         assert!(error.contains("symbolic link"), "{error}");
         let (_, from) = cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("compiled again");
         assert_eq!(from, CompiledFrom::Source, "the linked artifact was not loaded");
@@ -220,7 +220,7 @@ mod tests {
         cache.load_or_compile(&engine, EMPTY_COMPONENT).expect("compiled");
         let artifact = cache.dir.join(artifact_name(&engine, EMPTY_COMPONENT));
         fs::set_permissions(&artifact, fs::Permissions::from_mode(0o666)).unwrap();
-        let error = read_trusted_artifact(&artifact).err().expect("refused").to_string();
+        let error = read_trusted_artifact(&artifact).expect_err("refused").to_string();
         assert!(error.contains("writable by group or others"), "{error}");
         assert_eq!(cache.load_or_compile(&engine, EMPTY_COMPONENT).unwrap().1, CompiledFrom::Source);
     }

@@ -40,8 +40,8 @@ impl LogState {
 
     fn emit(&mut self) {
         if !self.line.is_empty() {
-            let text: String = String::from_utf8_lossy(&self.line).escape_debug().collect();
-            tracing::warn!(target: "guest", "{text}");
+            let text = String::from_utf8_lossy(&self.line);
+            tracing::warn!(target: "guest", "{}", crate::log_text::escaped(&text));
             self.line.clear();
         }
     }

@@ -103,7 +103,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let all_tenant_ids = all_tenants.iter().map(|tenant| tenant.id.clone()).collect();
     let tenants: Vec<_> = all_tenants.into_iter().filter(|tenant| shard.owns(&tenant.id)).collect();
     let ops_credentials = OpsCredentials::new(
-        OpsToken::configured(OPERATOR_TOKEN, args.ops_token_file.as_deref(), std::env::var(OPERATOR_TOKEN.variable).ok())?,
+        OpsToken::configured(
+            OPERATOR_TOKEN,
+            args.ops_token_file.as_deref(),
+            std::env::var(OPERATOR_TOKEN.variable).ok(),
+        )?,
         OpsToken::configured(READ_TOKEN, args.ops_read_token_file.as_deref(), std::env::var(READ_TOKEN.variable).ok())?,
     )?;
     if ops_credentials.is_empty() {

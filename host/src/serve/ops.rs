@@ -225,7 +225,9 @@ async fn provision(service: Arc<Service>, id: String, action: Action, request: C
         Ok((status, body)) => (status, axum::Json(body)).into_response(),
         Err(error) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the {action_name} stopped on an internal error ({error}): read the audit trail before trying again"),
+            format!(
+                "the {action_name} stopped on an internal error ({error}): read the audit trail before trying again"
+            ),
         ),
     }
 }

@@ -22,8 +22,7 @@ pub struct TokenSource {
 }
 
 /// The operator token: everything, provisioning included.
-pub const OPERATOR_TOKEN: TokenSource =
-    TokenSource { flag: "--ops-token-file", variable: "CONNECTOR_HOST_OPS_TOKEN" };
+pub const OPERATOR_TOKEN: TokenSource = TokenSource { flag: "--ops-token-file", variable: "CONNECTOR_HOST_OPS_TOKEN" };
 /// The read token: `/metrics`, `/tenants`, `/tenants/{id}`.
 pub const READ_TOKEN: TokenSource =
     TokenSource { flag: "--ops-read-token-file", variable: "CONNECTOR_HOST_OPS_READ_TOKEN" };

@@ -51,6 +51,7 @@ pub async fn run_tenant(service: Arc<Service>, slot: Arc<TenantSlot>) {
             break;
         }
         slot.record().state = TenantState::Running;
+        let started = (SystemTime::now(), Instant::now());
         let wait = match supervised_sync(&service, &slot).await {
             // The outcome is recorded by `sync` itself; the schedule goes on either way.
             Ok(()) => {
@@ -60,7 +61,7 @@ pub async fn run_tenant(service: Arc<Service>, slot: Arc<TenantSlot>) {
             Err(reason) => {
                 crashes_in_a_row = crashes_in_a_row.saturating_add(1);
                 let backoff = crash_backoff(crashes_in_a_row, slot.config.sync_interval);
-                record_crash(&slot, &reason, backoff);
+                record_crash(&slot, started, &reason, backoff);
                 backoff
             }
         };
@@ -101,7 +102,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 
 /// Records a crashed sync as a failed one (status, `syncs_total{result="failure"}`), with the
 /// outbound counters it had gathered, and logs it.
-fn record_crash(slot: &TenantSlot, reason: &str, backoff: Duration) {
+fn record_crash(slot: &TenantSlot, (started_at, started): (SystemTime, Instant), reason: &str, backoff: Duration) {
     let reason: String = reason.escape_debug().collect();
     let message = format!(
         "the sync stopped on an internal error ({reason}); the previous snapshot is kept and the sync is tried again in {}",
@@ -110,8 +111,7 @@ fn record_crash(slot: &TenantSlot, reason: &str, backoff: Duration) {
     tracing::error!(tenant = %slot.config.id, error = %message, "sync crashed");
     let mut record = slot.record();
     let stats = record.running_stats.take().unwrap_or_else(|| Arc::new(OutboundStats::default()));
-    // The task does not say when it started: the duration counts from the crash's discovery.
-    record.finish_sync(SystemTime::now(), Instant::now().elapsed(), &stats, &Err(anyhow!(message)));
+    record.finish_sync(started_at, started.elapsed(), &stats, &Err(anyhow!(message)));
 }
 
 /// `FIRST_CRASH_BACKOFF` doubled for each crash in a row after the first, never past `interval`.
@@ -171,7 +171,12 @@ mod tests {
             trigger: tokio::sync::Notify::new(),
         };
         slot.record().running_stats = Some(Arc::new(OutboundStats::default()));
-        record_crash(&slot, "attempt to add with overflow\n", Duration::from_secs(60));
+        record_crash(
+            &slot,
+            (SystemTime::now(), Instant::now()),
+            "attempt to add with overflow\n",
+            Duration::from_secs(60),
+        );
         let record = slot.record();
         let result = record.last_result.as_ref().expect("a result");
         assert_eq!(result.outcome, "failure");

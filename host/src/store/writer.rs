@@ -626,7 +626,9 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::metadata(path).map(|meta| meta.permissions().mode() & 0o777).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        std::fs::metadata(path)
+            .map(|meta| meta.permissions().mode() & 0o777)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     }
 
     #[test]

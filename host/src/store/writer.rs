@@ -238,18 +238,8 @@ impl SnapshotWriter {
             )?;
             for resource in resources {
                 if write_resource(&mut insert, resource)? == 0 {
-                    let parent = resource.parent.as_ref();
-                    let same: i64 = same_resource.query_row(
-                        params![
-                            resource.resource_type,
-                            resource.id,
-                            resource.display_name,
-                            parent.map(|p| &p.resource_type),
-                            parent.map(|p| &p.id),
-                            resource.profile_json
-                        ],
-                        |row| row.get(0),
-                    )?;
+                    let same: i64 =
+                        with_resource_columns(resource, |columns| same_resource.query_row(columns, |row| row.get(0)))?;
                     refuse_conflict(same, "resource", || format!("{}:{}", resource.resource_type, resource.id))?;
                     duplicates += 1;
                 }
@@ -491,14 +481,23 @@ pub(super) fn write_resource(
     statement: &mut rusqlite::CachedStatement<'_>,
     resource: &Resource,
 ) -> rusqlite::Result<usize> {
-    let parent = resource.parent.as_ref();
-    statement.execute(params![
-        resource.resource_type,
-        resource.id,
-        resource.display_name,
-        parent.map(|p| &p.resource_type),
-        parent.map(|p| &p.id),
-        resource.profile_json
+    with_resource_columns(resource, |columns| statement.execute(columns))
+}
+
+/// Runs `run` with a resource's columns as `?1`–`?6`, in the order of [`INSERT_RESOURCE`].
+fn with_resource_columns<T>(
+    resource: &Resource,
+    run: impl FnOnce(&[&dyn rusqlite::ToSql]) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let parent_type = resource.parent.as_ref().map(|parent| &parent.resource_type);
+    let parent_id = resource.parent.as_ref().map(|parent| &parent.id);
+    run(&[
+        &resource.resource_type,
+        &resource.id,
+        &resource.display_name,
+        &parent_type,
+        &parent_id,
+        &resource.profile_json,
     ])
 }
 

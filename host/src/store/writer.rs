@@ -606,6 +606,21 @@ mod tests {
     }
 
     #[test]
+    fn an_object_listed_again_is_counted_when_the_same_and_a_conflict_when_not() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut writer = SnapshotWriter::open(&dir.path().join("sync.db"), "fingerprint").expect("a partial snapshot");
+        let checkpoint = PageProgress { listing: "resources:user", scope: "", next_page_token: Some("2") };
+        writer.write_page(&[resource("a")], &[], &[], &[], &checkpoint).expect("the first page");
+        writer.write_page(&[resource("a")], &[], &[], &[], &checkpoint).expect("the same object again");
+        assert_eq!(writer.duplicates(), 1);
+        let changed = Resource { profile_json: r#"{"department":"finance"}"#.to_owned(), ..resource("a") };
+        let error = writer.write_page(&[changed], &[], &[], &[], &checkpoint).expect_err("other content");
+        let conflict = error.downcast_ref::<ConflictingDuplicate>().expect("a conflict");
+        assert_eq!((conflict.kind, conflict.id.as_str()), ("resource", "user:a"));
+        assert_eq!(writer.duplicates(), 1, "the failed page counted nothing");
+    }
+
+    #[test]
     fn a_partial_that_did_not_complete_is_not_taken_for_complete() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let output = dir.path().join("sync.db");

@@ -30,7 +30,7 @@ fn comparable(mut exported: Value) -> Value {
 }
 
 /// The partial snapshot a sync into `output` works in.
-fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
     let name = output.file_name().expect("a file name").to_string_lossy();
     output.with_file_name(format!(".{name}.partial"))
 }
@@ -38,7 +38,7 @@ fn partial_of(output: &std::path::Path) -> std::path::PathBuf {
 /// Starts a sync into `output` and kills it with SIGKILL once the fake has answered `after`
 /// more requests. Returns false when the sync finished before it could be killed (a busy
 /// machine can delay this watcher), which the caller retries with an earlier kill point.
-async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize, extra: &[&str]) -> bool {
+pub(crate) async fn kill_sync_after(harness: &Harness, output: &std::path::Path, after: usize, extra: &[&str]) -> bool {
     let start = harness.fake.requests().len();
     let mut args = harness.sync_args(output);
     args.extend(extra.iter().map(|arg| arg.to_string()));

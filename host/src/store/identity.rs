@@ -80,10 +80,9 @@ pub fn recorded_identity(path: &Path) -> RecordedIdentity {
     let Ok(connection) = open_untrusted(path, OpenFlags::SQLITE_OPEN_READ_WRITE) else {
         return RecordedIdentity::NoFile;
     };
+    // A file with no run is none a sync wrote (e.g. only an audit trail, from `grant`).
     let has_runs = connection
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sync_runs'", [], |row| {
-            row.get::<_, i64>(0)
-        })
+        .query_row("SELECT count(*) FROM sync_runs", [], |row| row.get::<_, i64>(0))
         .is_ok_and(|count| count > 0);
     if !has_runs {
         return RecordedIdentity::NoFile;

@@ -72,22 +72,27 @@ mod tests {
         (dir, path)
     }
 
+    /// The error `open_untrusted` gives for a file made with `sql`.
+    fn refusal(sql: &str, flags: OpenFlags) -> String {
+        let (_dir, path) = file_with(sql);
+        format!("{:#}", open_untrusted(&path, flags).expect_err("the file is refused"))
+    }
+
     #[test]
     fn a_file_with_a_trigger_is_refused_naming_it() {
-        let (_dir, path) = file_with(
+        let message = refusal(
             "CREATE TABLE grants (id TEXT); CREATE TABLE loot (id TEXT);
              CREATE TRIGGER copy_out AFTER INSERT ON grants BEGIN INSERT INTO loot VALUES (new.id); END;",
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
         );
-        let error = open_untrusted(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).expect_err("refused");
-        let message = format!("{error:#}");
         assert!(message.contains("trigger named \"copy_out\"") && message.contains("move it away"), "{message}");
     }
 
     #[test]
     fn a_file_with_a_view_is_refused_naming_it() {
-        let (_dir, path) = file_with("CREATE TABLE real (id TEXT); CREATE VIEW resources AS SELECT id FROM real;");
-        let error = open_untrusted(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect_err("refused");
-        assert!(format!("{error:#}").contains("view named \"resources\""), "{error:#}");
+        let sql = "CREATE TABLE real (id TEXT); CREATE VIEW resources AS SELECT id FROM real;";
+        let message = refusal(sql, OpenFlags::SQLITE_OPEN_READ_ONLY);
+        assert!(message.contains("view named \"resources\""), "{message}");
     }
 
     #[test]
@@ -98,8 +103,8 @@ mod tests {
         let (_dir, path) = file_with("CREATE TABLE grants (id TEXT CHECK (rtreedepth(x'00000000') IS NOT NULL));");
         let trusting = Connection::open(&path).expect("opens");
         trusting.execute("INSERT INTO grants VALUES ('a')", []).expect("a trusting connection runs the function");
-        let error = open_untrusted(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).expect_err("the file is refused");
-        let message = format!("{error:#}");
+        drop(trusting);
+        let message = format!("{:#}", open_untrusted(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).expect_err("refused"));
         assert!(message.contains("unsafe use of rtreedepth()") && message.contains("move it away"), "{message}");
     }
 

@@ -245,18 +245,8 @@ impl SnapshotWriter {
             )?;
             for resource in resources {
                 if write_resource(&mut insert, resource)? == 0 {
-                    let parent = resource.parent.as_ref();
-                    let same: i64 = same_resource.query_row(
-                        params![
-                            resource.resource_type,
-                            resource.id,
-                            resource.display_name,
-                            parent.map(|p| &p.resource_type),
-                            parent.map(|p| &p.id),
-                            resource.profile_json
-                        ],
-                        |row| row.get(0),
-                    )?;
+                    let same: i64 =
+                        with_resource_columns(resource, |columns| same_resource.query_row(columns, |row| row.get(0)))?;
                     refuse_conflict(same, "resource", || format!("{}:{}", resource.resource_type, resource.id))?;
                     duplicates += 1;
                 }
@@ -498,14 +488,23 @@ pub(super) fn write_resource(
     statement: &mut rusqlite::CachedStatement<'_>,
     resource: &Resource,
 ) -> rusqlite::Result<usize> {
-    let parent = resource.parent.as_ref();
-    statement.execute(params![
-        resource.resource_type,
-        resource.id,
-        resource.display_name,
-        parent.map(|p| &p.resource_type),
-        parent.map(|p| &p.id),
-        resource.profile_json
+    with_resource_columns(resource, |columns| statement.execute(columns))
+}
+
+/// Runs `run` with a resource's columns as `?1`–`?6`, in the order of [`INSERT_RESOURCE`].
+fn with_resource_columns<T>(
+    resource: &Resource,
+    run: impl FnOnce(&[&dyn rusqlite::ToSql]) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let parent_type = resource.parent.as_ref().map(|parent| &parent.resource_type);
+    let parent_id = resource.parent.as_ref().map(|parent| &parent.id);
+    run(&[
+        &resource.resource_type,
+        &resource.id,
+        &resource.display_name,
+        &parent_type,
+        &parent_id,
+        &resource.profile_json,
     ])
 }
 
@@ -611,6 +610,21 @@ mod tests {
         let resources: i64 = snapshot.query_row("SELECT count(*) FROM resources", [], |row| row.get(0)).unwrap();
         assert_eq!(resources, 2);
         assert!(!partial_path(&output).unwrap().exists(), "no partial file is left");
+    }
+
+    #[test]
+    fn an_object_listed_again_is_counted_when_the_same_and_a_conflict_when_not() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut writer = SnapshotWriter::open(&dir.path().join("sync.db"), "fingerprint").expect("a partial snapshot");
+        let checkpoint = PageProgress { listing: "resources:user", scope: "", next_page_token: Some("2") };
+        writer.write_page(&[resource("a")], &[], &[], &[], &checkpoint).expect("the first page");
+        writer.write_page(&[resource("a")], &[], &[], &[], &checkpoint).expect("the same object again");
+        assert_eq!(writer.duplicates(), 1);
+        let changed = Resource { profile_json: r#"{"department":"finance"}"#.to_owned(), ..resource("a") };
+        let error = writer.write_page(&[changed], &[], &[], &[], &checkpoint).expect_err("other content");
+        let conflict = error.downcast_ref::<ConflictingDuplicate>().expect("a conflict");
+        assert_eq!((conflict.kind, conflict.id.as_str()), ("resource", "user:a"));
+        assert_eq!(writer.duplicates(), 1, "the failed page counted nothing");
     }
 
     #[test]

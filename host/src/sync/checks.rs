@@ -61,8 +61,9 @@ pub(super) fn check_types(call: &str, resource_type: &str, resources: &[Resource
     Ok(())
 }
 
-/// Every resource of a page of `call` must be of the listed type and hang under the listed
-/// parent (none, for a type listed on its own).
+/// Every resource of a page of `call` must be of the listed type and, for a type listed under
+/// a parent, hang under the one listed. A type listed on its own may name any parent (a
+/// subscription names its tenant): that is a fact about it, not about the call.
 pub(super) fn check_listed(
     call: &str,
     resource_type: &str,
@@ -70,28 +71,24 @@ pub(super) fn check_listed(
     resources: &[Resource],
 ) -> anyhow::Result<()> {
     check_types(call, resource_type, resources)?;
-    let same = |a: Option<&ResourceRef>, b: Option<&ResourceRef>| match (a, b) {
-        (Some(a), Some(b)) => a.resource_type == b.resource_type && a.id == b.id,
-        (None, None) => true,
-        _ => false,
+    let Some(parent) = parent else { return Ok(()) };
+    let under_parent = |resource: &&Resource| {
+        resource.parent.as_ref().is_some_and(|own| own.resource_type == parent.resource_type && own.id == parent.id)
     };
-    if let Some(stray) = resources.iter().find(|resource| !same(resource.parent.as_ref(), parent)) {
+    if let Some(stray) = resources.iter().find(|resource| !under_parent(resource)) {
+        let claimed = match &stray.parent {
+            Some(own) => format!("{} {}", own.resource_type, own.id),
+            None => "no parent".to_owned(),
+        };
         bail!(
-            "{call}: the connector returned {} {} under {}, not under {}: refusing the page",
+            "{call}: the connector returned {} {} under {claimed}, not under {} {}: refusing the page",
             stray.resource_type,
             stray.id,
-            describe_parent(stray.parent.as_ref()),
-            describe_parent(parent)
+            parent.resource_type,
+            parent.id
         )
     }
     Ok(())
-}
-
-fn describe_parent(parent: Option<&ResourceRef>) -> String {
-    match parent {
-        Some(parent) => format!("{} {}", parent.resource_type, parent.id),
-        None => "no parent".to_owned(),
-    }
 }
 
 /// Every entitlement of a page of `call` must belong to the resource whose entitlements were listed.

@@ -17,6 +17,7 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "connector-component" });
 
+mod listing;
 mod memory;
 mod upstream;
 
@@ -142,8 +143,11 @@ impl Guest for Probe {
         config: Vec<ConfigValue>,
         resource_type: String,
         _parent: Option<ResourceRef>,
-        _page_token: Option<String>,
+        page_token: Option<String>,
     ) -> Result<ResourcePage, ConnectorError> {
+        if let Some(page) = listing::resources(&config, &resource_type, page_token.as_deref()) {
+            return Ok(page);
+        }
         let probe = value(&config, "attack").unwrap_or(&resource_type).to_owned();
         match probe.as_str() {
             "fetch" => fetch(&config),
@@ -164,15 +168,19 @@ impl Guest for Probe {
     }
 
     fn list_entitlements(
-        _: Vec<ConfigValue>,
-        _: Resource,
+        config: Vec<ConfigValue>,
+        of: Resource,
         _: Option<String>,
     ) -> Result<EntitlementPage, ConnectorError> {
-        Ok(EntitlementPage { items: vec![], next_page_token: None, notices: vec![] })
+        Ok(listing::entitlements(&config, &of).unwrap_or(EntitlementPage {
+            items: vec![],
+            next_page_token: None,
+            notices: vec![],
+        }))
     }
 
-    fn list_grants(_: Vec<ConfigValue>, _: Resource, _: Option<String>) -> Result<GrantPage, ConnectorError> {
-        Ok(GrantPage { items: vec![], next_page_token: None, notices: vec![] })
+    fn list_grants(config: Vec<ConfigValue>, of: Resource, _: Option<String>) -> Result<GrantPage, ConnectorError> {
+        Ok(listing::grants(&config, &of).unwrap_or(GrantPage { items: vec![], next_page_token: None, notices: vec![] }))
     }
 
     fn grant(

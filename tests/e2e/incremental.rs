@@ -430,14 +430,15 @@ async fn an_audit_event_that_arrives_late_is_caught_by_the_next_incremental_sync
     let harness = Harness::start(Tenant::sample()).await;
     let output = harness.path("sync.db");
     sync_counting(&harness, &output, &[]).await;
-    let latency = Duration::from_secs(3);
-    harness.fake.audit_latency(latency);
+    // Long enough that no sync under load outlasts it; the events are then released at once,
+    // keeping their timestamps, as a log that delivers them late does.
+    harness.fake.audit_latency(Duration::from_secs(600));
     let changed = change_application_access(&harness.fake);
 
     // The events are not in the log yet: this sync cannot know, like one against Azure.
     let (_, early) = sync_counting(&harness, &output, &[]).await;
     assert!(applications_read(&early).is_empty(), "the events are not visible yet: {early:#?}");
-    tokio::time::sleep(latency).await;
+    harness.fake.audit_latency(Duration::ZERO);
     let (_, late) = sync_counting(&harness, &output, &[]).await;
     assert_eq!(applications_read(&late), changed, "the next sync reads the log from before the previous one began");
     assert_exact(&export(&output).await, &harness.fake.tenant());
@@ -634,14 +635,14 @@ async fn an_activity_log_event_that_arrives_late_is_caught_by_the_next_increment
     let harness = Harness::start(Tenant::sample()).await;
     let output = harness.path("sync.db");
     sync_counting(&harness, &output, &[]).await;
-    let latency = Duration::from_secs(3);
-    harness.fake.activity_log_latency(latency);
+    // As for the audit log: hidden for longer than any sync takes, then released.
+    harness.fake.activity_log_latency(Duration::from_secs(600));
     let changed = change_the_first_subscription(&harness.fake);
 
     let before = harness.fake.requests().len();
     sync_counting(&harness, &output, &[]).await;
     assert!(rbac_read(&arm_requests_since(&harness.fake, before)).is_empty(), "the events are not visible yet");
-    tokio::time::sleep(latency).await;
+    harness.fake.activity_log_latency(Duration::ZERO);
     let before = harness.fake.requests().len();
     sync_counting(&harness, &output, &[]).await;
     assert_eq!(rbac_read(&arm_requests_since(&harness.fake, before)), BTreeSet::from([changed]));

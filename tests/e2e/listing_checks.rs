@@ -35,8 +35,10 @@ impl ProbeSync {
     async fn sync(&self, attack: &str, deadline: Duration) -> anyhow::Result<SyncSummary> {
         let sandbox =
             Sandbox::new(&self.tenant, &self.fake.login_url(), &[self.fake.graph_url()], SandboxLimits::default());
+        let metadata = sandbox.metadata().await;
         SyncJob {
             runtime: Arc::new(sandbox.runtime),
+            metadata,
             gateway: sandbox.gateway,
             config: vec![ConfigValue { key: "listing-attack".into(), value: attack.into() }],
             output: self.output(),

@@ -10,7 +10,9 @@ use connector_host::outbound::OutboundStats;
 use connector_host::outbound::gateway::{GatewaySettings, TenantGateway};
 use connector_host::outbound::policy::{AllowedOrigin, Origin, OutboundPolicy};
 use connector_host::outbound::transport::{HttpTransport, TransportLimits};
-use connector_host::sandbox::{ConfigValue, ConnectorError, ConnectorRuntime, ResourcePage, SandboxLimits};
+use connector_host::sandbox::{
+    ConfigValue, ConnectorError, ConnectorMetadata, ConnectorRuntime, ResourcePage, SandboxLimits,
+};
 use fake_azure::Tenant;
 
 static PROBE: OnceLock<Vec<u8>> = OnceLock::new();
@@ -98,6 +100,12 @@ impl Sandbox {
             stats,
         });
         Sandbox { runtime, gateway: Arc::new(gateway) }
+    }
+
+    /// What the probe declares, read once as the host does before it syncs.
+    pub async fn metadata(&self) -> ConnectorMetadata {
+        let call = self.runtime.instantiate(self.gateway.clone()).await.expect("the probe instantiates");
+        call.metadata().await.expect("the probe declares its metadata")
     }
 
     pub async fn run(

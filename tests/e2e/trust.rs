@@ -170,11 +170,8 @@ async fn method_override_headers_are_stripped_and_other_headers_kept() {
         .expect("the call completes")
         .expect("the GET is sent");
     assert_eq!(profile(&page)["status"], 200, "{}", profile(&page));
-    let sent = fake
-        .requests()
-        .into_iter()
-        .find(|request| request.service == Service::Graph)
-        .expect("the GET reached Graph");
+    let sent =
+        fake.requests().into_iter().find(|request| request.service == Service::Graph).expect("the GET reached Graph");
     assert_eq!(sent.method, "GET");
     let names: Vec<String> = sent.headers.iter().map(|(name, _)| name.to_ascii_lowercase()).collect();
     assert!(names.contains(&"x-probe-kept".to_owned()), "other headers pass: {names:?}");

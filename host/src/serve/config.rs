@@ -18,8 +18,11 @@ use crate::outbound::gateway::OutboundCaps;
 use crate::sandbox::{ConfigValue, TenantCallLimits};
 
 /// Keys of the connector configuration the host sets itself from the tenant's settings.
-const HOST_SET_OPTIONS: [&str; 7] =
-    ["graph-url", "graph-scope", "arm-url", "arm-scope", "mailbox-settings", "skip-ad-groups", "page-size"];
+const HOST_SET_OPTIONS: [&str; 5] = ["graph-url", "arm-url", "mailbox-settings", "skip-ad-groups", "page-size"];
+
+/// Keys that once named token scopes: a scope comes only from the tenant's `azure_cloud`,
+/// never from a connector option, so the host refuses them rather than ignore them.
+const SCOPE_OPTIONS: [&str; 2] = ["graph-scope", "arm-scope"];
 
 /// Tenant ids that would collide with the host's own entries in the data directory.
 const RESERVED_IDS: [&str; 1] = ["cache"];
@@ -323,6 +326,11 @@ fn connector_options(options: BTreeMap<String, String>) -> anyhow::Result<Vec<Co
     options
         .into_iter()
         .map(|(key, value)| {
+            if SCOPE_OPTIONS.contains(&key.as_str()) {
+                bail!(
+                    "connector_options.{key}: token scopes are not options; the host takes them from the tenant's azure_cloud (public, usgov or china): remove the key"
+                );
+            }
             if HOST_SET_OPTIONS.contains(&key.as_str()) {
                 bail!(
                     "connector_options.{key} is set by the host from the tenant's own keys: use login_url/graph_url/arm_url, azure_cloud, mailbox_settings, skip_ad_groups or page_size instead"

@@ -90,6 +90,9 @@ fn connector_options_cannot_override_what_the_host_sets() {
     let text = format!("{MINIMAL}[tenant.connector_options]\ngraph-url = \"https://evil.example\"\n");
     let error = parse_error(&text);
     assert!(error.contains("connector_options.graph-url"), "{error}");
+    let text = format!("{MINIMAL}[tenant.connector_options]\ngraph-scope = \"https://vault.azure.net/.default\"\n");
+    let error = parse_error(&text);
+    assert!(error.contains("connector_options.graph-scope") && error.contains("azure_cloud"), "{error}");
     let text = format!("{MINIMAL}[tenant.connector_options]\nrbac-role-catalogue = \"all\"\n");
     let tenants = parse(&text, Path::new("/")).unwrap();
     assert_eq!(tenants[0].connector_options[0].key, "rbac-role-catalogue");

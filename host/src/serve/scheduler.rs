@@ -165,7 +165,10 @@ mod tests {
         let tenants_file = "[[tenant]]\nid = \"contoso\"\n[tenant.credentials]\nclient_id = \"a\"\ntenant_id = \"b\"\nclient_secret_env = \"S\"\n";
         let config = super::super::config::parse(tenants_file, std::path::Path::new("/")).unwrap().remove(0);
         let slot = TenantSlot {
-            memory_budget: crate::memory_budget::TenantBudget::new("tenant contoso", config.sandbox.memory_budget_bytes),
+            memory_budget: crate::memory_budget::TenantBudget::new(
+                "tenant contoso",
+                config.sandbox.memory_budget_bytes,
+            ),
             config,
             record: std::sync::Mutex::new(super::super::status::TenantRecord::new()),
             trigger: tokio::sync::Notify::new(),

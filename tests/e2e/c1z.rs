@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use connector_host::c1z::proto::{
-    AccountType, Annotation, AppTrait, ChildResourceType, GroupTrait, NonHumanIdentityTrait, Purpose, ResourceStatus,
+    AccountType, Annotation, AppTrait, ChildResourceType, GrantExpandable, GroupTrait, Purpose, ResourceStatus,
     RoleTrait, Trait, UserStatusValue, UserTrait,
 };
 use connector_host::c1z::reader::C1zReader;
@@ -27,6 +27,21 @@ async fn export_c1z(snapshot: &Path, output: &Path) {
         &output.display().to_string(),
     ];
     assert_success(&run_host(&args.map(str::to_owned), &[]).await);
+}
+
+/// Whether `baton` resolves an annotation of this type: all we write are messages of baton-sdk
+/// v0.7.27, the SDK of the newest `baton` (267e3b8). Its `-o json` listings fail whole on one
+/// annotation it cannot resolve, as they did on `NonHumanIdentityTrait` (baton-sdk v0.11.0).
+fn baton_resolves(any: &prost_types::Any) -> bool {
+    [
+        UserTrait::type_url(),
+        GroupTrait::type_url(),
+        RoleTrait::type_url(),
+        AppTrait::type_url(),
+        ChildResourceType::type_url(),
+        GrantExpandable::type_url(),
+    ]
+    .contains(&any.type_url)
 }
 
 fn texts<'a>(exported: &'a Value, list: &str) -> impl Iterator<Item = &'a Value> {
@@ -88,12 +103,12 @@ fn assert_c1z_matches_export(c1z: &Path, exported: &Value) -> C1zReader {
         assert_eq!(resource.display_name, names[&(id.resource_type.clone(), id.resource.clone())], "{id:?}");
         assert!(resource.profile.is_some(), "{id:?} carries its profile");
         let has = |type_url: String| resource.annotations.iter().any(|any| any.type_url == type_url);
+        assert!(resource.annotations.iter().all(baton_resolves), "{id:?}: {:?}", resource.annotations);
         match id.resource_type.as_str() {
             "group" => assert!(has(GroupTrait::type_url()), "{id:?} has the group trait"),
             "role" => assert!(has(RoleTrait::type_url()), "{id:?} has the role trait"),
             "enterprise_application" => assert!(has(AppTrait::type_url()), "{id:?} has the app trait"),
             "managed_identity" => {
-                assert!(has(NonHumanIdentityTrait::type_url()), "{id:?} is a non-human identity");
                 let service = UserTrait::find_in(&resource.annotations).expect("decodes").expect("a user trait");
                 assert_eq!(service.account_type, AccountType::Service as i32, "{id:?} is a service account");
                 assert!(service.status.is_some(), "{id:?} says whether it is enabled");
@@ -150,6 +165,7 @@ fn assert_c1z_matches_export(c1z: &Path, exported: &Value) -> C1zReader {
         })
         .collect();
     for stored in &grants {
+        assert!(stored.grant.annotations.iter().all(baton_resolves), "{}", stored.grant.id);
         let (entitlement_id, principal_type, principal_id) = &exported_grants[&stored.grant.id];
         let entitlement = stored.grant.entitlement.clone().expect("its entitlement");
         assert_eq!(&entitlement.id, entitlement_id);

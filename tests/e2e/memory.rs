@@ -214,7 +214,7 @@ const HOSTILE_TENANTS: [HostileTenant; 4] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hostile_tenant_hits_its_own_budget_while_the_others_stay_exact() {
     use crate::serve::{assert_snapshot_is_exact, secrets, small_tenant};
-    use crate::serve_support::{ServeProcess, TenantEntry, probe_component_file, tenants_file};
+    use crate::serve_support::{ServeProcess, TenantEntry, tenants_file};
 
     let mut entries = Vec::new();
     let mut healthy = Vec::new();
@@ -224,12 +224,9 @@ async fn a_hostile_tenant_hits_its_own_budget_while_the_others_stay_exact() {
         healthy.push(fake);
     }
     let hostile_fake = FakeAzure::start(small_tenant(99)).await.expect("a fake Azure");
-    let probe = probe_component_file().display().to_string();
     for hostile in &HOSTILE_TENANTS {
-        let mut entry = TenantEntry::for_fake(hostile.id, &hostile_fake);
-        entry.extra = format!("component = {probe:?}\n{}", hostile.keys);
-        entry.connector_options.push(("attack".into(), hostile.attack.into()));
-        entry.connector_options.extend(hostile.options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
+        let mut entry = TenantEntry::probe(hostile.id, &hostile_fake, hostile.attack, hostile.options);
+        entry.extra.push_str(hostile.keys);
         entries.push(entry);
     }
     // The global limits are generous: each hostile tenant is stopped by its own.

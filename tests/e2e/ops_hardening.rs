@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::serve::{PendingMembership, assert_snapshot_is_exact, secrets};
-use crate::serve_support::{OPS_TOKEN, ServeProcess, TenantEntry, probe_component_file, tenants_file};
+use crate::serve_support::{OPS_TOKEN, ServeProcess, TenantEntry, tenants_file};
 
 const READ_TOKEN: &str = "test-read-token-0123456789abcdef";
 
@@ -67,11 +67,9 @@ async fn hostile_throttling_numbers_fail_their_tenant_with_a_clear_error_while_s
         fakes.push(fake);
     }
     let login_fake = FakeAzure::start(Tenant::sample()).await.expect("a fake Azure for the hostile tenant's login");
-    let mut hostile = TenantEntry::for_fake("hostile-upstream", &login_fake);
+    let target = format!("{hostile_url}/v1.0/users");
+    let mut hostile = TenantEntry::probe("hostile-upstream", &login_fake, "upstream", &[("target", &target)]);
     hostile.graph_url = hostile_url.clone();
-    hostile.extra = format!("component = {:?}\n", probe_component_file().display().to_string());
-    hostile.connector_options.push(("attack".into(), "upstream".into()));
-    hostile.connector_options.push(("target".into(), format!("{hostile_url}/v1.0/users")));
     entries.push(hostile);
 
     let serve = ServeProcess::start(&tenants_file(&entries), &secrets(&entries), &["--workers", "2"]).await;
@@ -141,6 +139,35 @@ async fn exchange(address: &str, request: &str) -> String {
     read_until_closed(&mut stream).await
 }
 
+/// One answer on a connection kept open: its head, and a body of its `content-length`. Empty
+/// when the server closed the connection without answering.
+async fn read_one_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some(head_end) = text.find("\r\n\r\n") {
+                let length = text[..head_end]
+                    .lines()
+                    .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned))
+                    .and_then(|value| value.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if answer.len() >= head_end + 4 + length {
+                    return;
+                }
+            }
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(count) => answer.extend_from_slice(&buffer[..count]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no whole answer in time; read so far: {}", String::from_utf8_lossy(&answer));
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut answer)).await;
@@ -149,6 +176,8 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
 }
 
 const HEALTH_REQUEST: &str = "GET /healthz HTTP/1.1\r\nhost: ops\r\nconnection: close\r\n\r\n";
+/// The same request on a connection that stays open for the next one.
+const KEPT_ALIVE_HEALTH_REQUEST: &str = "GET /healthz HTTP/1.1\r\nhost: ops\r\n\r\n";
 /// The start of a request whose headers never end, as a slowloris client sends.
 const UNFINISHED_REQUEST: &str = "GET /healthz HTTP/1.1\r\nhost: ops\r\n";
 
@@ -182,37 +211,38 @@ async fn connections_past_the_cap_are_refused_until_one_closes() {
     .await;
     let address = serve.ops_url.trim_start_matches("http://").to_owned();
 
-    // Open more connections than the cap, each with an unfinished request: the first CAP are
-    // held (a connection the harness closed a moment ago may still hold a slot, so one may be
-    // refused early and a later one held instead; two spare attempts cover that).
+    // Hold CAP connections, each shown to have a slot by an answered request on it: kept alive,
+    // it keeps its slot while the server waits for its next request. A connection the harness
+    // closed a moment ago may still hold a slot, so a refused attempt is made again.
     let mut held = Vec::new();
-    for _ in 0..CAP + 2 {
+    let bound = tokio::time::Instant::now() + Duration::from_secs(60);
+    while held.len() < CAP {
+        assert!(tokio::time::Instant::now() < bound, "{} connections never got a slot", CAP - held.len());
         let mut stream = TcpStream::connect(&address).await.expect("the ops API accepts");
-        stream.write_all(UNFINISHED_REQUEST.as_bytes()).await.expect("half a request is sent");
-        held.push(stream);
+        stream.write_all(KEPT_ALIVE_HEALTH_REQUEST.as_bytes()).await.expect("the request is sent");
+        let answer = read_one_answer(&mut stream).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            held.push(stream);
+        } else {
+            assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 503"), "{answer}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    for _ in 0..2 {
+    // Every slot is held by this test now: nothing can free one, so each new connection is refused.
+    for _ in 0..3 {
         let refused = exchange(&address, HEALTH_REQUEST).await;
         assert!(refused.starts_with("HTTP/1.1 503") && refused.contains("too many connections"), "{refused}");
     }
-    // Finishing each request shows which connections got a slot: exactly CAP of them.
-    let mut served = 0;
-    for mut stream in held {
-        // A refused connection is closed already: writing may fail, and its 503 may be lost
-        // to the reset that follows.
-        let _ = stream.write_all(b"connection: close\r\n\r\n").await;
-        let answer = read_until_closed(&mut stream).await;
-        if answer.starts_with("HTTP/1.1 200") {
-            served += 1;
-        } else {
-            assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 503"), "{answer}");
-        }
-    }
-    assert_eq!(served, CAP, "as many connections were served as the cap allows");
-    // The slots are free again.
-    let bound = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Closing one gives its slot back.
+    drop(held.pop());
     while !exchange(&address, HEALTH_REQUEST).await.starts_with("HTTP/1.1 200") {
-        assert!(tokio::time::Instant::now() < bound, "the freed slots were never used again");
+        assert!(tokio::time::Instant::now() < bound, "the freed slot was never used again");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The connections still held were never dropped: their next requests are served.
+    for mut stream in held {
+        stream.write_all(HEALTH_REQUEST.as_bytes()).await.expect("the request is sent");
+        let answer = read_until_closed(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 }

@@ -7,7 +7,7 @@ use fake_azure::{FakeAzure, Service, Tenant, TenantShape};
 use serde_json::{Value, json};
 
 use crate::oracle::{Expected, Options};
-use crate::serve_support::{OPS_TOKEN, ServeProcess, TenantEntry, probe_component_file, tenants_file};
+use crate::serve_support::{OPS_TOKEN, ServeProcess, TenantEntry, tenants_file};
 use crate::support::{Snapshot, assert_same_map, assert_same_set, export};
 
 /// A small generated tenant, different for each `n` (sizes and a user of its own), with its own
@@ -86,13 +86,9 @@ async fn fifty_tenants_sync_exactly_in_one_process_while_hostile_tenants_fail_al
         fakes.push(fake);
     }
     let hostile_fake = FakeAzure::start(small_tenant(99)).await.expect("a fake Azure");
-    let probe = probe_component_file().display().to_string();
     for attack in &ATTACKS {
-        let mut entry = TenantEntry::for_fake(&format!("hostile-{}", attack.probe), &hostile_fake);
-        entry.extra = format!("component = {probe:?}\n");
-        entry.connector_options.push(("attack".into(), attack.probe.into()));
-        entry.connector_options.extend(attack.options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
-        entries.push(entry);
+        let id = format!("hostile-{}", attack.probe);
+        entries.push(TenantEntry::probe(&id, &hostile_fake, attack.probe, attack.options));
     }
     let serve = ServeProcess::start(
         &tenants_file(&entries),

@@ -48,6 +48,15 @@ impl TenantEntry {
         }
     }
 
+    /// A tenant whose connector is the probe component running `attack` with `options`.
+    pub fn probe(id: &str, fake: &FakeAzure, attack: &str, options: &[(&str, &str)]) -> TenantEntry {
+        let mut entry = TenantEntry::for_fake(id, fake);
+        entry.extra = format!("component = {:?}\n", probe_component_file().display().to_string());
+        entry.connector_options.push(("attack".into(), attack.into()));
+        entry.connector_options.extend(options.iter().map(|(key, value)| (key.to_string(), value.to_string())));
+        entry
+    }
+
     pub fn secret_variable(&self) -> String {
         format!("SECRET_{}", self.id.to_uppercase().replace('-', "_"))
     }

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::probe::{Sandbox, hostile_endpoints_probe_file, probe_component, profile};
 use crate::serve::{assert_snapshot_is_exact, secrets};
-use crate::serve_support::{ServeProcess, TenantEntry, probe_component_file, tenants_file};
+use crate::serve_support::{ServeProcess, TenantEntry, tenants_file};
 use crate::support::{Harness, assert_success, export, run_host, stderr};
 
 /// A loopback listener that counts the connections it accepts and answers nothing.
@@ -60,11 +60,9 @@ struct Hostile {
 }
 
 fn probe_attack(id: &str, fake: &FakeAzure, method: &str, target: &str, error: &[&str]) -> Hostile {
-    let mut entry = TenantEntry::for_fake(id, fake);
-    entry.extra = format!("component = {:?}\nprovisioning = true\n", probe_component_file().display().to_string());
-    for (key, value) in [("attack", "request"), ("method", method), ("target", target), ("body", "{}")] {
-        entry.connector_options.push((key.into(), value.into()));
-    }
+    let options = [("method", method), ("target", target), ("body", "{}")];
+    let mut entry = TenantEntry::probe(id, fake, "request", &options);
+    entry.extra.push_str("provisioning = true\n");
     Hostile { entry, error: error.iter().map(|word| word.to_string()).collect() }
 }
 

@@ -8,8 +8,8 @@ use serde_json::Value as Json;
 
 use super::proto::{
     AccountType, Annotation as _, AppTrait, ChildResourceType, Entitlement, Grant, GrantExpandable, GroupTrait,
-    NhiType, NonHumanIdentityTrait, Purpose, Resource, ResourceId, ResourceStatus, ResourceType, RoleTrait, Status,
-    Trait, UserEmail, UserStatus, UserStatusValue, UserTrait,
+    Purpose, Resource, ResourceId, ResourceStatus, ResourceType, RoleTrait, Status, Trait, UserEmail, UserStatus,
+    UserStatusValue, UserTrait,
 };
 
 /// A row of the snapshot's `resource_types`.
@@ -50,8 +50,10 @@ pub struct GrantRow {
 }
 
 /// The trait baton shows for each of our resource types. Managed identities are users of
-/// account type service, as the Go connector has them (so C1 lists them as service accounts),
-/// and carry a `NonHumanIdentityTrait` too.
+/// account type service, as the Go connector has them (so C1 lists them as service accounts).
+/// They carry no `NonHumanIdentityTrait`: baton-sdk added it in v0.11.0, and the newest `baton`
+/// (on v0.7.27) cannot print a resource that has an annotation its SDK does not know
+/// (`-o json` fails on the whole listing), see docs/baton.md.
 fn trait_of(resource_type: &str) -> Trait {
     match resource_type {
         "user" | "managed_identity" => Trait::User,
@@ -115,9 +117,6 @@ pub fn resource_message<'a>(row: &ResourceRow, child_types: impl IntoIterator<It
                 employee_ids: field("employee_id").map(str::to_owned).into_iter().collect(),
             };
             annotations.push(user.to_any());
-            if is_managed_identity {
-                annotations.push(NonHumanIdentityTrait { nhi_type: NhiType::ManagedIdentity as i32 }.to_any());
-            }
         }
         Trait::Group => annotations.push(GroupTrait { profile: profile.clone() }.to_any()),
         Trait::Role => annotations.push(RoleTrait { profile: profile.clone() }.to_any()),

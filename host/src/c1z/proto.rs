@@ -5,7 +5,7 @@
 //! Copyright ConductorOne, Inc.): the names, tags and types below are theirs, in files
 //! `resource.proto` (ResourceType, ResourceId, Resource, Status), `entitlement.proto`
 //! (Entitlement), `grant.proto` (Grant), `annotation_trait.proto` (UserTrait, GroupTrait,
-//! RoleTrait, AppTrait, NonHumanIdentityTrait), `annotation_grant.proto` (GrantExpandable) and
+//! RoleTrait, AppTrait), `annotation_grant.proto` (GrantExpandable) and
 //! `annotation_resource_tree.proto` (ChildResourceType). Only the fields we write are declared;
 //! readers skip the others, and a reader of ours skips unknown fields too.
 
@@ -227,26 +227,6 @@ pub struct AppTrait {
 
 impl Annotation for AppTrait {
     const NAME: &'static str = "AppTrait";
-}
-
-/// `NonHumanIdentityTrait.NhiType`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
-#[repr(i32)]
-pub enum NhiType {
-    Unspecified = 0,
-    AppRegistration = 1,
-    AssumableRole = 2,
-    ManagedIdentity = 3,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct NonHumanIdentityTrait {
-    #[prost(enumeration = "NhiType", tag = "1")]
-    pub nhi_type: i32,
-}
-
-impl Annotation for NonHumanIdentityTrait {
-    const NAME: &'static str = "NonHumanIdentityTrait";
 }
 
 /// On a grant whose principal is itself a holder of other entitlements (a group): whoever

@@ -205,7 +205,8 @@ impl TokenProvider {
             url: self.token_url.to_string(),
             reason: format!("invalid URL: {err}"),
         })?;
-        let request = BufferedRequest { method: Method::POST, uri, headers, body: Bytes::from(form) };
+        let request =
+            BufferedRequest { method: Method::POST, uri, headers, body: Bytes::from(form), answer_budget: None };
         let response = send_with_retry(&self.transport, &request, RetryPolicy::default(), &self.stats, None)
             .await
             .map_err(|err| CredentialError::Unreachable { url: self.token_url.to_string(), reason: err.to_string() })?;
@@ -297,6 +298,7 @@ mod tests {
             uri: "https://login.microsoftonline.com/x/oauth2/v2.0/token".parse().unwrap(),
             headers,
             body: Bytes::from_static(b"grant_type=client_credentials&client_secret=s3cr3t-value"),
+            answer_budget: None,
         };
         let printed = format!("{request:?}");
         assert!(!printed.contains("s3cr3t") && !printed.contains("eyJ0"), "{printed}");

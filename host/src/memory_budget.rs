@@ -12,6 +12,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+
 pub const MIB: usize = 1024 * 1024;
 
 /// The budget of a tenant when the tenants file does not set one (and of `sync`, `grant`,
@@ -179,6 +181,23 @@ impl Charge {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// `bytes` holding this charge until the last clone of them is dropped, so whoever keeps
+    /// the bytes (the guest reading an answer slowly, or never) keeps them charged.
+    pub fn hold(self, bytes: Bytes) -> Bytes {
+        Bytes::from_owner(ChargedBytes { bytes, _charge: self })
+    }
+}
+
+struct ChargedBytes {
+    bytes: Bytes,
+    _charge: Charge,
+}
+
+impl AsRef<[u8]> for ChargedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

@@ -130,7 +130,28 @@ async fn answers_held_unread_count_against_the_tenant_budget() {
         .expect_err("held answers pass the tenant budget");
     let message = format!("{error:#}");
     assert!(message.contains("tenant hostile exceeded its memory budget of 48 MiB"), "{message}");
-    assert!(message.contains("an answer held until the connector reads it"), "{message}");
+    // The answers already held fill the budget, so the next one is refused as it arrives.
+    assert!(message.contains("an answer being received"), "{message}");
+    assert!(sandbox.gateway.memory_budget().peak() > 40 * MIB, "the held answers were charged");
+    assert_all_given_back(&sandbox).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_is_charged_while_it_arrives_not_only_once_it_is_whole() {
+    let (fake, tenant) = fake().await;
+    // Under the transport's 64 MiB cap on one answer, over the tenant's whole budget.
+    let target = loopback_server(Some(40 * MIB)).await;
+    let origin = format!("http://{target}");
+    let sandbox = sandbox(&fake, &tenant, &[origin.clone()], SandboxLimits::default(), 16 * MIB);
+    let url = format!("{origin}/answer");
+    let error = sandbox
+        .run("held-responses", &[("target", &url), ("count", "1")])
+        .await
+        .expect_err("an answer larger than the budget is refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("tenant hostile exceeded its memory budget of 16 MiB"), "{message}");
+    assert!(message.contains("an answer being received"), "refused while it arrives: {message}");
+    assert!(sandbox.gateway.memory_budget().peak() <= 16 * MIB, "the budget was never passed");
     assert_all_given_back(&sandbox).await;
 }
 

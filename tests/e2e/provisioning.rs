@@ -308,6 +308,7 @@ async fn writes_never_leave_the_gateway_when_provisioning_is_off() {
             uri: format!("{}/v1.0/groups/x/members/$ref", harness.fake.graph_url()).parse().expect("a URI"),
             headers: http::HeaderMap::new(),
             body: Bytes::from_static(b"{}"),
+            answer_budget: None,
         };
         let refused = gateway.send(request).await;
         assert!(matches!(refused, Err(GatewayError::MethodNotAllowed { .. })), "{method}: {refused:?}");

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -29,6 +29,7 @@ use super::policy::Origin;
 use super::proxy::{ProxyRules, TunnelError, open_tunnel};
 use super::resolver::{GuardedResolver, NameLookup, ProhibitedResolution, SystemLookup, is_prohibited};
 use super::tls::ExtraRoots;
+use crate::memory_budget::{BudgetExceeded, CallBudget};
 
 #[derive(Clone, Copy, Debug)]
 pub struct TransportLimits {
@@ -54,6 +55,10 @@ pub struct BufferedRequest {
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The sandboxed call the answer is for: its body is charged to it chunk by chunk as it
+    /// arrives, and stays charged while the answer is held. `None` for the host's own
+    /// requests (tokens), which are small and not a guest's to make.
+    pub answer_budget: Option<Arc<CallBudget>>,
 }
 
 /// Without the body: a token request's body is the client secret.
@@ -64,6 +69,7 @@ impl std::fmt::Debug for BufferedRequest {
             .field("uri", &self.uri)
             .field("headers", &self.headers)
             .field("body_bytes", &self.body.len())
+            .field("answer_budget", &self.answer_budget.is_some())
             .finish()
     }
 }
@@ -95,6 +101,8 @@ pub enum TransportError {
     CertificateRejected { host: String, reason: String },
     #[error("{0}")]
     Proxy(String),
+    #[error("{0}")]
+    Budget(BudgetExceeded),
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<OutboundConnector>, Full<Bytes>>;
@@ -270,17 +278,39 @@ impl HttpTransport {
         let exchange = async {
             let response = self.client.request(outgoing).await.map_err(|error| classify_client_error(error, host))?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, max).collect().await.map_err(|err| {
-                if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    TransportError::ResponseTooLarge(max)
-                } else {
-                    TransportError::Protocol(err.to_string())
-                }
-            })?;
-            Ok(BufferedResponse { status: parts.status, headers: parts.headers, body: body.to_bytes() })
+            let body = receive_body(body, max, request.answer_budget.as_ref()).await?;
+            Ok(BufferedResponse { status: parts.status, headers: parts.headers, body })
         };
         tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout(timeout))?
     }
+}
+
+/// Reads an answer's body, at most `max` bytes, charging each chunk to `budget` before it is
+/// kept: a connector cannot make the host hold an answer its budget has no room for, not even
+/// for the moment between receiving it and handing it over.
+async fn receive_body(
+    mut body: hyper::body::Incoming,
+    max: usize,
+    budget: Option<&Arc<CallBudget>>,
+) -> Result<Bytes, TransportError> {
+    let mut charge = budget.map(CallBudget::empty_charge);
+    let mut received = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| TransportError::Protocol(error.to_string()))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        if received.len() + chunk.len() > max {
+            return Err(TransportError::ResponseTooLarge(max));
+        }
+        if let Some(charge) = &mut charge {
+            charge.grow(chunk.len(), "an answer being received").map_err(TransportError::Budget)?;
+        }
+        received.extend_from_slice(&chunk);
+    }
+    let received = received.freeze();
+    Ok(match charge {
+        Some(charge) => charge.hold(received),
+        None => received,
+    })
 }
 
 /// Headers that describe one HTTP/1.1 connection rather than the request: illegal in HTTP/2

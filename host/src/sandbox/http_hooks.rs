@@ -79,7 +79,13 @@ impl WasiHttpHooks for GuestHttpHooks {
             let slot = gateway.request_slot().await.map_err(error_for_guest)?;
             let (parts, body) = request.into_parts();
             let (body, _body_charge) = buffer_request_body(body, gateway.max_request_bytes(), &budget).await?;
-            let buffered = BufferedRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body };
+            let buffered = BufferedRequest {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+                answer_budget: Some(budget.clone()),
+            };
             let response = gateway.send_in_slot(buffered, slot).await;
             waited.add(started.elapsed());
             let response = response.map_err(error_for_guest)?;
@@ -115,23 +121,12 @@ async fn buffer_request_body(
     Ok((buffer.freeze(), charge))
 }
 
-/// An answer's bytes, charged to the call until the last of them is gone: the guest may read
-/// them slowly, or never, while holding the response.
+/// An answer's bytes with its headers charged too, until the last of them is gone: the guest
+/// may read them slowly, or never, while holding the response. The body was charged by the
+/// transport as it arrived (`BufferedRequest::answer_budget`) and stays so.
 fn charged_answer(body: Bytes, headers: &http::HeaderMap, budget: &Arc<CallBudget>) -> Result<Bytes, BudgetExceeded> {
     let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    let charge = budget.charge(body.len() + header_bytes, "an answer held until the connector reads it")?;
-    Ok(Bytes::from_owner(ChargedBytes { bytes: body, _charge: charge }))
-}
-
-struct ChargedBytes {
-    bytes: Bytes,
-    _charge: Charge,
-}
-
-impl AsRef<[u8]> for ChargedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes
-    }
+    Ok(budget.charge(header_bytes, "an answer's headers held until the connector reads them")?.hold(body))
 }
 
 /// The guest is told its request failed; the call itself fails with the refusal afterwards
@@ -158,5 +153,6 @@ fn error_for_guest(error: GatewayError) -> HttpError {
             TransportError::UntrustedCertificate(_) | TransportError::CertificateRejected { .. },
         ) => HttpError::TlsCertificateError,
         GatewayError::Transport(TransportError::Proxy(_)) => HttpError::ConnectionRefused,
+        GatewayError::Transport(TransportError::Budget(refusal)) => budget_error(refusal),
     }
 }

@@ -127,7 +127,8 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// The snapshot to write.
+    /// The snapshot to write. A name ending in .c1z writes the snapshot beside it (<name>.db)
+    /// and the c1z from it, as `sync` does.
     #[arg(short = 'f', long = "file", visible_alias = "output", default_value = "sync.db")]
     pub output: PathBuf,
     #[command(flatten)]

@@ -39,17 +39,14 @@ async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Sync(args) => {
             let settings = TenantSettings::from_args(&args.azure)?;
-            let c1z_snapshot = c1z::snapshot_beside(&args.output);
-            let snapshot = c1z_snapshot.as_deref().unwrap_or(&args.output);
-            let summary = run::sync_tenant(&settings, &args.run, snapshot).await?;
+            let outputs = SyncOutputs::of(&args.output);
+            let summary = run::sync_tenant(&settings, &args.run, &outputs.snapshot).await?;
             if let Some(path) = &args.stats_json {
                 std::fs::write(path, summary.stats_json().to_string())
                     .with_context(|| format!("cannot write the sync's figures to {}", path.display()))?;
             }
-            println!("Synced into {}", snapshot.display());
-            if c1z_snapshot.is_some() {
-                write_c1z_from(snapshot, &args.output)?;
-            }
+            println!("Synced into {}", outputs.snapshot.display());
+            outputs.write_c1z()?;
             println!("{summary}");
             Ok(())
         }
@@ -67,7 +64,11 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 export::export(&args.input, &mut std::io::BufWriter::new(stdout.lock()))
             }
         },
-        Command::Demo(args) => demo::run_demo(&args.run, &args.output).await,
+        Command::Demo(args) => {
+            let outputs = SyncOutputs::of(&args.output);
+            demo::run_demo(&args.run, &outputs.snapshot).await?;
+            outputs.write_c1z()
+        }
         Command::Grant(args) => {
             let change = Change {
                 action: Action::Grant,
@@ -87,6 +88,29 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             provision(&args.target, &change).await
         }
         Command::Serve(args) => connector_host::serve::serve(args).await,
+    }
+}
+
+/// Where a sync writes its snapshot, and the c1z it writes from it afterwards: `-f x.c1z` (the
+/// Go connector's kind of output) means the snapshot `x.db` beside it and the c1z from that.
+struct SyncOutputs {
+    snapshot: std::path::PathBuf,
+    c1z: Option<std::path::PathBuf>,
+}
+
+impl SyncOutputs {
+    fn of(output: &std::path::Path) -> SyncOutputs {
+        match c1z::snapshot_beside(output) {
+            Some(snapshot) => SyncOutputs { snapshot, c1z: Some(output.to_owned()) },
+            None => SyncOutputs { snapshot: output.to_owned(), c1z: None },
+        }
+    }
+
+    fn write_c1z(&self) -> anyhow::Result<()> {
+        match &self.c1z {
+            Some(c1z) => write_c1z_from(&self.snapshot, c1z),
+            None => Ok(()),
+        }
     }
 }
 

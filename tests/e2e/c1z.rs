@@ -246,6 +246,16 @@ async fn sample_tenant_c1z_holds_what_export_holds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn demo_with_a_c1z_output_writes_the_snapshot_beside_it_and_the_c1z_from_it() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let c1z = dir.path().join("sync.c1z");
+    assert_success(&run_host(&["demo".into(), "-f".into(), c1z.display().to_string()], &[]).await);
+    let snapshot = dir.path().join("sync.db");
+    assert!(snapshot.exists(), "the snapshot is written beside the c1z");
+    assert_c1z_matches_export(&c1z, &export(&snapshot).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn generated_tenant_c1z_holds_what_export_holds() {
     let shape = TenantShape {
         users: 60,

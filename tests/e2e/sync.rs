@@ -50,14 +50,42 @@ async fn sample_tenant_sync_is_exact() {
     for user in &tenant.users {
         let profile = profile(&exported, "user", &user.id);
         assert_eq!(profile["login"], user.user_principal_name.as_str(), "{profile}");
-        let expected_kind = match user.mailbox_purpose.as_deref() {
-            Some("user") | Some("linked") => "human",
-            Some("shared") | Some("room") | Some("equipment") => "non_human",
-            _ => "unknown",
-        };
+        let expected_kind = account_kind(user.mailbox_purpose.as_deref());
         assert_eq!(profile["account_kind"], expected_kind, "user {} with mailbox {:?}", user.id, user.mailbox_purpose);
         assert_eq!(profile["status"], if user.account_enabled { "enabled" } else { "disabled" });
     }
+}
+
+/// The account kind the connector gives a user with this mailbox purpose.
+fn account_kind(mailbox_purpose: Option<&str>) -> &'static str {
+    match mailbox_purpose {
+        Some("user") | Some("linked") => "human",
+        Some("shared") | Some("room") | Some("equipment") => "non_human",
+        _ => "unknown",
+    }
+}
+
+/// One call per page makes a mailbox request per user: far more requests than a call may hold
+/// handles at once (256), which is fine as long as each request gives its handles back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_a_thousand_users_reads_every_mailbox_within_one_call() {
+    let shape =
+        TenantShape { users: 1_000, groups: 2, service_principals: 1, subscriptions: 1, ..TenantShape::small() };
+    let harness = Harness::start(Tenant::generate(&shape)).await;
+    let exported = assert_sync_is_exact(
+        &harness,
+        &["--mailboxSettings", "--page-size", "999"],
+        &Options { skip_ad_groups: false },
+    )
+    .await;
+    let tenant = harness.fake.tenant();
+    for user in &tenant.users {
+        let profile = profile(&exported, "user", &user.id);
+        assert_eq!(profile["account_kind"], account_kind(user.mailbox_purpose.as_deref()), "user {}", user.id);
+    }
+    let mailbox_requests =
+        harness.fake.requests().iter().filter(|request| request.path_and_query.contains("/mailboxSettings")).count();
+    assert_eq!(mailbox_requests, tenant.users.len(), "one mailbox request per user");
 }
 
 #[tokio::test(flavor = "multi_thread")]

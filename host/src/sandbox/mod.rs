@@ -14,6 +14,7 @@ mod epoch;
 mod guest;
 mod guest_log;
 mod http_hooks;
+mod outgoing_handler;
 mod text_caps;
 
 use std::path::{Path, PathBuf};
@@ -156,8 +157,7 @@ impl ConnectorRuntime {
         let (component, compiled_from) = compile(&engine, component_bytes, options.artifact_cache.as_deref())?;
         let mut linker: Linker<GuestState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|err| anyhow!("cannot link WASI: {err}"))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|err| anyhow!("cannot link wasi:http: {err}"))?;
+        outgoing_handler::add_to_linker(&mut linker).map_err(|err| anyhow!("cannot link wasi:http: {err}"))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|err| {
             anyhow!("the component imports something this host does not provide (only WASI 0.2 is available): {err:#}")
         })?;

@@ -93,8 +93,7 @@ impl SnapshotWriter {
                  DELETE FROM sync_progress; DELETE FROM sync_checkpoint; DELETE FROM incremental_changed;
                  DELETE FROM notices WHERE resource_type IS NULL;
                  CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
-                 CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
-                 CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
+                 CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);",
             )
             .context("cannot reset the copy of the previous snapshot")?;
         // Written last: a copy killed before this point is not resumed, it is copied again.

@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS incremental_changed (
     resource_type TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (resource_type, id));
 CREATE TABLE IF NOT EXISTS snapshot_identity (
     id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, client_id TEXT NOT NULL, login_url TEXT NOT NULL);
+-- A grants listing is checked against the entitlements its resource listed, read back from
+-- here once per call (so a resumed run checks the same): without the index, a scan of every
+-- entitlement per call, quadratic in a large tenant.
+CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);
 ";
 
 /// Creates every table of a new snapshot.

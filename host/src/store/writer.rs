@@ -433,12 +433,12 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Step 2 of `complete`: indexes, the audit trail carried over, then the rename.
+    /// Step 2 of `complete`: the grant indexes (built once, not kept up during the sync), the
+    /// audit trail carried over, then the rename.
     fn put_in_place(mut self) -> anyhow::Result<()> {
         self.connection.execute_batch(
             "CREATE INDEX IF NOT EXISTS grants_by_entitlement ON grants (entitlement_id);
-             CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);
-             CREATE INDEX IF NOT EXISTS entitlements_by_resource ON entitlements (resource_type, resource_id);",
+             CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (principal_type, principal_id);",
         )?;
         // The audit trail of grants and revokes lives in the snapshot file but outlives each
         // snapshot: copy it from the file we replace, holding the lock that audit writers take.

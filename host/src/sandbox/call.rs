@@ -96,7 +96,9 @@ macro_rules! guest_call {
         match outcome.map(|(value, _)| value) {
             Ok(Ok(value)) => Ok(value.capped()),
             Ok(Err(trap)) => Err(anyhow!("the connector failed in {}: {}", $what, explained(trap))),
-            Err(_) => Err(anyhow!("the connector did not finish {} within {:?} and was stopped", $what, $self.timeout)),
+            // Worded like the epoch deadline's trap: whichever of the two stops the call first,
+            // the operator reads the same cause.
+            Err(_) => Err(anyhow!("the connector did not finish {} within its deadline of {:?} and was stopped", $what, $self.timeout)),
         }
     }};
 }

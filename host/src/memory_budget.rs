@@ -12,7 +12,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt as _;
 
 pub const MIB: usize = 1024 * 1024;
 
@@ -199,6 +200,42 @@ impl AsRef<[u8]> for ChargedBytes {
     fn as_ref(&self) -> &[u8] {
         &self.bytes
     }
+}
+
+/// Why [`collect_charged`] stopped.
+pub enum CollectError<E> {
+    /// The body is longer than the most allowed.
+    TooLarge,
+    /// The budget had no room for the next chunk.
+    Refused(BudgetExceeded),
+    /// Reading the body failed.
+    Body(E),
+}
+
+/// Reads `body` whole, at most `max` bytes, growing `charge` by each chunk before keeping it,
+/// so nothing is held that the budget has no room for (`None`: read uncharged). Request bodies
+/// a guest sends and answers it receives are both read this way.
+pub async fn collect_charged<B>(
+    mut body: B,
+    max: usize,
+    mut charge: Option<&mut Charge>,
+    what: &'static str,
+) -> Result<Bytes, CollectError<B::Error>>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let mut received = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame.map_err(CollectError::Body)?.into_data() else { continue };
+        if received.len() + chunk.len() > max {
+            return Err(CollectError::TooLarge);
+        }
+        if let Some(charge) = charge.as_deref_mut() {
+            charge.grow(chunk.len(), what).map_err(CollectError::Refused)?;
+        }
+        received.extend_from_slice(&chunk);
+    }
+    Ok(received.freeze())
 }
 
 impl Drop for Charge {

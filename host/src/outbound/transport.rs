@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -30,7 +30,7 @@ use super::policy::Origin;
 use super::proxy::{ProxyRules, TunnelError, open_tunnel};
 use super::resolver::{GuardedResolver, NameLookup, ProhibitedResolution, SystemLookup, is_prohibited};
 use super::tls::ExtraRoots;
-use crate::memory_budget::{BudgetExceeded, CallBudget};
+use crate::memory_budget::{BudgetExceeded, CallBudget, CollectError, collect_charged};
 
 #[derive(Clone, Copy, Debug)]
 pub struct TransportLimits {
@@ -292,24 +292,17 @@ impl HttpTransport {
 /// kept: a connector cannot make the host hold an answer its budget has no room for, not even
 /// for the moment between receiving it and handing it over.
 async fn receive_body(
-    mut body: hyper::body::Incoming,
+    body: hyper::body::Incoming,
     max: usize,
     budget: Option<&Arc<CallBudget>>,
 ) -> Result<Bytes, TransportError> {
     let mut charge = budget.map(CallBudget::empty_charge);
-    let mut received = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| TransportError::Protocol(error.to_string()))?;
-        let Ok(chunk) = frame.into_data() else { continue };
-        if received.len() + chunk.len() > max {
-            return Err(TransportError::ResponseTooLarge(max));
-        }
-        if let Some(charge) = &mut charge {
-            charge.grow(chunk.len(), "an answer being received").map_err(TransportError::Budget)?;
-        }
-        received.extend_from_slice(&chunk);
-    }
-    let received = received.freeze();
+    let received =
+        collect_charged(body, max, charge.as_mut(), "an answer being received").await.map_err(|error| match error {
+            CollectError::TooLarge => TransportError::ResponseTooLarge(max),
+            CollectError::Refused(refusal) => TransportError::Budget(refusal),
+            CollectError::Body(error) => TransportError::Protocol(error.to_string()),
+        })?;
     Ok(match charge {
         Some(charge) => charge.hold(received),
         None => received,
@@ -454,6 +447,8 @@ mod tests {
         assert!(HttpTransport::configured(TransportLimits::default(), &options, variable).is_ok());
     }
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     /// Resolves one name to one address; every other name fails, as without DNS.
     struct OneName(&'static str, IpAddr);
 
@@ -470,11 +465,11 @@ mod tests {
     async fn a_proxied_target_that_resolves_here_to_a_private_address_is_refused_before_the_proxy_is_asked() {
         let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
-        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
         let counted = connections.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = proxy.accept().await {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                counted.fetch_add(1, Ordering::SeqCst);
                 drop(stream);
             }
         });
@@ -498,11 +493,11 @@ mod tests {
             matches!(&refused, Err(TransportError::ProhibitedAddress(host)) if host == "inside.example"),
             "{refused:?}"
         );
-        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "the proxy was not asked");
+        assert_eq!(connections.load(Ordering::SeqCst), 0, "the proxy was not asked");
         // A name this machine cannot resolve is left to the proxy, which is asked for it.
         let proxied = transport.send(&request("graph.microsoft.com")).await;
         assert!(!matches!(proxied, Err(TransportError::ProhibitedAddress(_))), "{proxied:?}");
-        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1, "the proxy was asked");
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "the proxy was asked");
     }
 
     #[test]

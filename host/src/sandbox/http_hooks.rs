@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::HeaderName;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{
@@ -13,7 +13,7 @@ use wasmtime_wasi_http::{
 
 use super::call_stats::GatewayWait;
 use super::guest::OUTGOING_BODY_CHUNK;
-use crate::memory_budget::{BudgetExceeded, CallBudget, Charge};
+use crate::memory_budget::{BudgetExceeded, CallBudget, Charge, CollectError, collect_charged};
 use crate::outbound::gateway::{GatewayError, TenantGateway};
 use crate::outbound::transport::{BufferedRequest, TransportError};
 
@@ -104,21 +104,20 @@ impl WasiHttpHooks for GuestHttpHooks {
 /// Reads a guest's request body, charging each chunk to the call before keeping it. The charge
 /// is held until the request is answered.
 async fn buffer_request_body(
-    mut body: WasiBody,
+    body: WasiBody,
     max: usize,
     budget: &Arc<CallBudget>,
 ) -> Result<(Bytes, Charge), HttpError> {
     let mut charge = budget.empty_charge();
-    let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let Ok(chunk) = frame?.into_data() else { continue };
-        if buffer.len() + chunk.len() > max {
-            return Err(HttpError::HttpRequestBodySize(Some(max as u64)));
-        }
-        charge.grow(chunk.len(), "a request body being buffered").map_err(budget_error)?;
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok((buffer.freeze(), charge))
+    let body =
+        collect_charged(body, max, Some(&mut charge), "a request body being buffered").await.map_err(|error| {
+            match error {
+                CollectError::TooLarge => HttpError::HttpRequestBodySize(Some(max as u64)),
+                CollectError::Refused(refusal) => budget_error(refusal),
+                CollectError::Body(error) => error,
+            }
+        })?;
+    Ok((body, charge))
 }
 
 /// An answer's bytes with its headers charged too, until the last of them is gone: the guest

@@ -103,7 +103,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 /// Records a crashed sync as a failed one (status, `syncs_total{result="failure"}`), with the
 /// outbound counters it had gathered, and logs it.
 fn record_crash(slot: &TenantSlot, (started_at, started): (SystemTime, Instant), reason: &str, backoff: Duration) {
-    let reason: String = reason.escape_debug().collect();
+    let reason = crate::log_text::escaped(reason);
     let message = format!(
         "the sync stopped on an internal error ({reason}); the previous snapshot is kept and the sync is tried again in {}",
         humantime::format_duration(backoff)

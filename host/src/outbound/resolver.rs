@@ -154,22 +154,6 @@ impl GuardedResolver {
         }
         Ok(allowed)
     }
-
-    /// For a target reached through a proxy, which resolves the name itself: refuses `host` when
-    /// this machine's view of it holds only prohibited addresses, so an allowed name that points
-    /// inside the network is refused before the proxy is asked for it. A name this machine
-    /// cannot resolve (clusters where only the proxy has DNS) passes: the proxy's view is then
-    /// the only one, and what it reaches cannot be checked here.
-    pub async fn check_proxied_target(&self, host: &str) -> Result<(), ProhibitedResolution> {
-        let resolver = self.clone();
-        let name = host.to_owned();
-        match tokio::task::spawn_blocking(move || resolver.resolve(&name)).await {
-            Ok(Err(error)) if error.get_ref().is_some_and(|inner| inner.is::<ProhibitedResolution>()) => {
-                Err(ProhibitedResolution(host.to_owned()))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 impl tower_service::Service<Name> for GuardedResolver {

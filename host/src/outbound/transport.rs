@@ -4,8 +4,7 @@
 //! Names are resolved by a resolver that drops addresses a connector has no business reaching
 //! (private, link-local, cloud metadata), so an allowed name that points inside the network
 //! behind us is refused after DNS, not only before it. Through a proxy (`proxy.rs`) the proxy
-//! connects by name, and the name is refused here first when this machine resolves it only to
-//! such addresses; IP-literal targets are checked here either way. TLS trusts the
+//! resolves the name instead; IP-literal targets are checked here either way. TLS trusts the
 //! roots of `tls.rs`, and HTTP/2 is used wherever the server offers it.
 
 use std::collections::HashMap;
@@ -219,8 +218,7 @@ impl HttpTransport {
 
     fn build(parts: TransportParts) -> anyhow::Result<Self> {
         let limits = parts.limits;
-        let guard = GuardedResolver::new(parts.lookup);
-        let mut direct = HttpConnector::new_with_resolver(guard.clone());
+        let mut direct = HttpConnector::new_with_resolver(GuardedResolver::new(parts.lookup));
         direct.enforce_http(false);
         direct.set_connect_timeout(Some(limits.connect_timeout));
         direct.set_nodelay(true);
@@ -231,7 +229,6 @@ impl HttpTransport {
         to_proxy.set_nodelay(true);
         let connector = OutboundConnector {
             direct,
-            guard,
             to_proxy,
             proxies: Arc::new(parts.proxies),
             connect_to: Arc::new(parts.connect_to),
@@ -327,8 +324,6 @@ fn is_connection_specific(name: &HeaderName) -> bool {
 #[derive(Clone)]
 struct OutboundConnector {
     direct: HttpConnector<GuardedResolver>,
-    /// The same resolver, asked about targets reached through a proxy.
-    guard: GuardedResolver,
     to_proxy: HttpConnector,
     proxies: Arc<ProxyRules>,
     connect_to: Arc<HashMap<String, SocketAddr>>,
@@ -351,7 +346,6 @@ impl tower_service::Service<Uri> for OutboundConnector {
                 return Err(format!("cannot connect to {target}: the URI has no scheme or host").into());
             };
             if let Some(route) = connector.proxies.route(&target) {
-                connector.guard.check_proxied_target(&origin.host).await?;
                 let proxy = route.proxy.authority().map_or_else(String::new, ToString::to_string);
                 let stream = connector
                     .to_proxy
@@ -445,59 +439,6 @@ mod tests {
         assert!(text.contains(CONNECT_TO_VARIABLE) && text.contains("--insecure-test-routing"), "{text}");
         let options = NetworkOptions { insecure_test_routing: true, ..NetworkOptions::default() };
         assert!(HttpTransport::configured(TransportLimits::default(), &options, variable).is_ok());
-    }
-
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// Resolves one name to one address; every other name fails, as without DNS.
-    struct OneName(&'static str, IpAddr);
-
-    impl NameLookup for OneName {
-        fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
-            match host == self.0 {
-                true => Ok(vec![self.1]),
-                false => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such name here")),
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_proxied_target_that_resolves_here_to_a_private_address_is_refused_before_the_proxy_is_asked() {
-        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = proxy.accept().await {
-                counted.fetch_add(1, Ordering::SeqCst);
-                drop(stream);
-            }
-        });
-        let transport = HttpTransport::build(TransportParts {
-            limits: TransportLimits::default(),
-            lookup: Arc::new(OneName("inside.example", "10.1.2.3".parse().unwrap())),
-            roots: ExtraRoots::default().root_store().unwrap().0,
-            proxies: ProxyRules::from_variables(|name| (name == "HTTPS_PROXY").then(|| proxy_url.clone())).unwrap(),
-            connect_to: HashMap::new(),
-        })
-        .unwrap();
-        let request = |host: &str| BufferedRequest {
-            method: Method::GET,
-            uri: format!("https://{host}/v1.0/users").parse().unwrap(),
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-            answer_budget: None,
-        };
-        let refused = transport.send(&request("inside.example")).await;
-        assert!(
-            matches!(&refused, Err(TransportError::ProhibitedAddress(host)) if host == "inside.example"),
-            "{refused:?}"
-        );
-        assert_eq!(connections.load(Ordering::SeqCst), 0, "the proxy was not asked");
-        // A name this machine cannot resolve is left to the proxy, which is asked for it.
-        let proxied = transport.send(&request("graph.microsoft.com")).await;
-        assert!(!matches!(proxied, Err(TransportError::ProhibitedAddress(_))), "{proxied:?}");
-        assert_eq!(connections.load(Ordering::SeqCst), 1, "the proxy was asked");
     }
 
     #[test]
